@@ -1,0 +1,48 @@
+"""The `voronka` command: a thin front for Django management commands.
+
+    voronka migrate | serve [--port N] | worker | demo | token USERNAME | seed --deals N
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voronka.config.settings")
+    argv = sys.argv[1:]
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "serve":
+        _serve(rest)
+        return
+    aliases = {"worker": "db_worker", "demo": "voronka_demo", "token": "voronka_token", "seed": "voronka_seed"}
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["voronka", aliases.get(command, command), *rest])
+
+
+def _serve(args: list[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="voronka serve")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--host", default=os.environ.get("VORONKA_HOST", "127.0.0.1"))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    opts = parser.parse_args(args)
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable, "-m", "gunicorn", "voronka.config.wsgi:application",
+            "--bind", f"{opts.host}:{opts.port}", "--workers", str(opts.workers),
+            "--access-logfile", "-", "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
+            "--timeout", "60",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Companies and contacts over HTTP: parse → authorize → call → serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router
+
+from voronka.contacts import selectors, services
+from voronka.contacts.models import Company, Contact
+from voronka.contacts.schemas import (
+    CompanyIn,
+    CompanyListOut,
+    CompanyOut,
+    CompanyPatch,
+    ContactIn,
+    ContactListOut,
+    ContactOut,
+    ContactPatch,
+)
+from voronka.identity.scopes import require_flag
+from voronka.kernel.actor import Actor, ActorKind
+from voronka.kernel.schemas import ERRORS
+from voronka.kernel.errors import ValidationError
+
+companies_router = Router(tags=["companies"])
+contacts_router = Router(tags=["contacts"])
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.for_user(request.user, request=request, kind=ActorKind.API)
+
+
+def _page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].pk
+    return rows, None
+
+
+def _limit(limit: int) -> int:
+    if limit < 1 or limit > selectors.MAX_PAGE:
+        raise ValidationError({"limit": f"1..{selectors.MAX_PAGE}"})
+    return limit
+
+
+def company_out(c: Company) -> dict[str, Any]:
+    return {
+        "id": c.pk, "name": c.name, "type": c.type, "inn": c.inn, "kpp": c.kpp, "ogrn": c.ogrn,
+        "bank_bik": c.bank_bik, "bank_account": c.bank_account, "bank_name": c.bank_name,
+        "phone": c.phone, "email": c.email, "website": c.website, "comment": c.comment,
+        "responsible": c.responsible_id, "custom": c.custom,
+        "addresses": [{"kind": a.kind, "text": a.text, "postal_code": a.postal_code} for a in c.addresses.all()],
+        "ltv": str(c.ltv), "last_interaction_at": c.last_interaction_at, "version": c.version,
+        "created_at": c.created_at, "updated_at": c.updated_at,
+    }
+
+
+def contact_out(c: Contact) -> dict[str, Any]:
+    return {
+        "id": c.pk, "company": c.company_id, "company_name": c.company.name,
+        "last_name": c.last_name, "first_name": c.first_name, "middle_name": c.middle_name,
+        "position": c.position, "birthday": c.birthday,
+        "phones": [p.number for p in c.phones.all()], "emails": [e.address for e in c.emails.all()],
+        "messengers": c.messengers, "consent_calls": c.consent_calls,
+        "consent_mailing": c.consent_mailing, "comment": c.comment,
+        "responsible": c.responsible_id, "custom": c.custom, "version": c.version,
+        "created_at": c.created_at, "updated_at": c.updated_at,
+    }
+
+
+def _clean_payload(payload: Any, *, patch: bool) -> dict[str, Any]:
+    data = payload.dict(exclude_unset=True)
+    if "addresses" in data and data["addresses"] is not None:
+        data["addresses"] = [dict(a) for a in data["addresses"]]
+    for key, value in list(data.items()):
+        if value is None:
+            if patch and key in ("name", "first_name", "type", "responsible", "company", "addresses", "phones", "emails"):
+                raise ValidationError({key: "null"})
+            data.pop(key)
+    return data
+
+
+@companies_router.get("", response={200: CompanyListOut, **ERRORS})
+def list_companies(
+    request: HttpRequest, q: str | None = None, type: str | None = None,
+    responsible: int | None = None, cursor: int | None = None, limit: int = 50,
+) -> dict[str, Any]:
+    limit = _limit(limit)
+    rows = selectors.company_list(
+        user=request.user, q=q, type=type, responsible=responsible, after=cursor, limit=limit
+    )
+    rows, next_cursor = _page(rows, limit)
+    from django.db.models import prefetch_related_objects
+
+    prefetch_related_objects(rows, "addresses")
+    return {"items": [company_out(c) for c in rows], "next_cursor": next_cursor}
+
+
+@companies_router.post("", response={201: CompanyOut, **ERRORS})
+def create_company(request: HttpRequest, payload: CompanyIn) -> tuple[int, dict[str, Any]]:
+    company = services.company_create(actor=_actor(request), data=_clean_payload(payload, patch=False))
+    return 201, company_out(selectors.company_get(user=request.user, company_id=company.pk))
+
+
+@companies_router.get("/{company_id}", response={200: CompanyOut, **ERRORS})
+def get_company(request: HttpRequest, company_id: int) -> dict[str, Any]:
+    return company_out(selectors.company_get(user=request.user, company_id=company_id))
+
+
+@companies_router.patch("/{company_id}", response={200: CompanyOut, **ERRORS})
+def update_company(request: HttpRequest, company_id: int, payload: CompanyPatch) -> dict[str, Any]:
+    company = selectors.company_get(user=request.user, company_id=company_id)
+    services.company_update(company=company, actor=_actor(request), data=_clean_payload(payload, patch=True))
+    return company_out(selectors.company_get(user=request.user, company_id=company_id))
+
+
+@companies_router.delete("/{company_id}", response={204: None, **ERRORS})
+def delete_company(request: HttpRequest, company_id: int) -> tuple[int, None]:
+    company = selectors.company_get(user=request.user, company_id=company_id)
+    require_flag(request.user, "can_delete")
+    services.company_delete(company=company, actor=_actor(request))
+    return 204, None
+
+
+@contacts_router.get("", response={200: ContactListOut, **ERRORS})
+def list_contacts(
+    request: HttpRequest, q: str | None = None, company: int | None = None,
+    responsible: int | None = None, cursor: int | None = None, limit: int = 50,
+) -> dict[str, Any]:
+    limit = _limit(limit)
+    rows = selectors.contact_list(
+        user=request.user, q=q, company=company, responsible=responsible, after=cursor, limit=limit
+    )
+    rows, next_cursor = _page(rows, limit)
+    return {"items": [contact_out(c) for c in rows], "next_cursor": next_cursor}
+
+
+@contacts_router.post("", response={201: ContactOut, **ERRORS})
+def create_contact(request: HttpRequest, payload: ContactIn) -> tuple[int, dict[str, Any]]:
+    contact = services.contact_create(actor=_actor(request), data=_clean_payload(payload, patch=False))
+    return 201, contact_out(selectors.contact_get(user=request.user, contact_id=contact.pk))
+
+
+@contacts_router.get("/{contact_id}", response={200: ContactOut, **ERRORS})
+def get_contact(request: HttpRequest, contact_id: int) -> dict[str, Any]:
+    return contact_out(selectors.contact_get(user=request.user, contact_id=contact_id))
+
+
+@contacts_router.patch("/{contact_id}", response={200: ContactOut, **ERRORS})
+def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch) -> dict[str, Any]:
+    contact = selectors.contact_get(user=request.user, contact_id=contact_id)
+    services.contact_update(contact=contact, actor=_actor(request), data=_clean_payload(payload, patch=True))
+    return contact_out(selectors.contact_get(user=request.user, contact_id=contact_id))
+
+
+@contacts_router.delete("/{contact_id}", response={204: None, **ERRORS})
+def delete_contact(request: HttpRequest, contact_id: int) -> tuple[int, None]:
+    contact = selectors.contact_get(user=request.user, contact_id=contact_id)
+    require_flag(request.user, "can_delete")
+    services.contact_delete(contact=contact, actor=_actor(request))
+    return 204, None

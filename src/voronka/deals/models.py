@@ -1,0 +1,157 @@
+"""Pipelines with ordered stages (semantic open/won/lost), deals, their stage history."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from voronka.kernel.models import TimeStampedModel
+
+
+class StageSemantic(models.TextChoices):
+    OPEN = "open", _("В работе")
+    WON = "won", _("Успех")
+    LOST = "lost", _("Провал")
+
+
+class Pipeline(TimeStampedModel):
+    name = models.CharField(max_length=120)
+    sort = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sort", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stage(TimeStampedModel):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=120)
+    sort = models.PositiveIntegerField(default=0)
+    semantic = models.CharField(max_length=8, choices=StageSemantic.choices, default=StageSemantic.OPEN)
+    color = models.CharField(max_length=7, default="#3b82f6")
+    sla_days = models.PositiveIntegerField(null=True, blank=True, help_text="Limiter: days in stage")
+    # Keys of custom deal fields (or "amount") that must be filled to enter this stage.
+    required_fields = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["pipeline", "sort", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(semantic__in=["open", "won", "lost"]), name="stage_semantic_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_closed(self) -> bool:
+        return self.semantic != StageSemantic.OPEN
+
+
+class LossReason(models.Model):
+    """Why a deal was lost. Maps to a stage of the warming pipeline (Подогрев) when set."""
+
+    name = models.CharField(max_length=120, unique=True)
+    sort = models.PositiveIntegerField(default=0)
+    warming_stage = models.ForeignKey(
+        Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sort", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DealQuerySet(models.QuerySet):
+    def for_board(self) -> DealQuerySet:
+        return self.select_related("company", "responsible").only(
+            "id", "title", "amount", "currency", "stage_id", "pipeline_id", "stage_entered_at",
+            "version", "company__id", "company__name", "responsible__id",
+            "responsible__first_name", "responsible__last_name", "responsible__username",
+        )
+
+    def for_list(self) -> DealQuerySet:
+        return self.select_related("company", "responsible", "stage", "pipeline")
+
+
+class Deal(TimeStampedModel):
+    title = models.CharField(max_length=255)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
+    # Denormalized from the stage so open/won/lost filters need no join.
+    status = models.CharField(max_length=8, choices=StageSemantic.choices, default=StageSemantic.OPEN)
+    amount = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="RUB")
+    responsible = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deals"
+    )
+    company = models.ForeignKey("contacts.Company", on_delete=models.PROTECT, related_name="deals")
+    contacts = models.ManyToManyField("contacts.Contact", blank=True, related_name="deals")
+    source = models.CharField(max_length=64, blank=True)
+    utm_source = models.CharField(max_length=128, blank=True)
+    utm_medium = models.CharField(max_length=128, blank=True)
+    utm_campaign = models.CharField(max_length=128, blank=True)
+    utm_content = models.CharField(max_length=128, blank=True)
+    utm_term = models.CharField(max_length=128, blank=True)
+    comment = models.TextField(blank=True)
+    custom = models.JSONField(default=dict, blank=True)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    stage_entered_at = models.DateTimeField()
+    loss_reason = models.ForeignKey(
+        LossReason, null=True, blank=True, on_delete=models.PROTECT, related_name="deals"
+    )
+    loss_comment = models.CharField(max_length=1000, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveIntegerField(default=1)
+
+    objects = DealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # Board: per stage, newest-in-stage first; list: scope + keyset on id.
+            models.Index(fields=["stage", "-stage_entered_at", "-id"], name="deal_board_idx"),
+            models.Index(fields=["pipeline", "stage", "amount"], name="deal_stage_sum_idx"),
+            models.Index(fields=["responsible", "-id"], name="deal_resp_idx"),
+            models.Index(fields=["responsible", "stage"], name="deal_resp_stage_idx"),
+            models.Index(fields=["status", "-id"], name="deal_status_idx"),
+            models.Index(fields=["opened_at"], name="deal_opened_idx"),
+            models.Index(fields=["amount"], name="deal_amount_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="deal_amount_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class StageChange(models.Model):
+    """Append-only: one row per stage move. Time in stage and funnels are computed from it."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.ForeignKey(Stage, null=True, on_delete=models.PROTECT, related_name="+")
+    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_kind = models.CharField(max_length=16, default="user")
+    seconds_in_from = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["deal", "at"], name="stagechange_deal_idx")]

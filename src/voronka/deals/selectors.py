@@ -1,0 +1,298 @@
+"""Reads of deals and pipelines — always through the access scope."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
+
+from voronka.deals.models import Deal, Pipeline, Stage, StageSemantic
+from voronka.identity.models import User
+from voronka.identity.scopes import scope_filter
+from voronka.kernel.errors import NotFound, ValidationError
+
+BOARD_CARDS_PER_STAGE = 25
+MAX_PAGE = 200
+
+
+def pipelines_list() -> list[Pipeline]:
+    return list(Pipeline.objects.filter(is_active=True).prefetch_related("stages"))
+
+
+def pipeline_get(pipeline_id: int) -> Pipeline:
+    pipeline = Pipeline.objects.filter(pk=pipeline_id).prefetch_related("stages").first()
+    if pipeline is None:
+        raise NotFound(_("Нет такой воронки"))
+    return pipeline
+
+
+def deals_visible(user: User) -> QuerySet[Deal]:
+    return scope_filter(Deal.objects.all(), user, "deal")
+
+
+def deal_get(*, user: User, deal_id: int) -> Deal:
+    """A deal the user may see, or NotFound (never reveals that it exists)."""
+    deal = (
+        deals_visible(user)
+        .select_related("company", "responsible", "stage", "pipeline", "loss_reason", "created_by")
+        .filter(pk=deal_id)
+        .first()
+    )
+    if deal is None:
+        raise NotFound(_("Сделка не найдена"))
+    return deal
+
+
+# --- board -----------------------------------------------------------------------------------
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    count: int = 0
+    total: Decimal = Decimal("0")
+    cards: list[Deal] = field(default_factory=list)
+
+    @property
+    def has_more(self) -> bool:
+        return self.count > len(self.cards)
+
+
+def days_in_stage(deal: Deal, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    return max(0, (now - deal.stage_entered_at).days)
+
+
+def pipeline_board(
+    *, pipeline: Pipeline, user: User, responsible: int | None = None, q: str = ""
+) -> list[BoardColumn]:
+    """Columns with count and sum per stage and the newest cards of each (2 + stages queries)."""
+    stages = list(pipeline.stages.all())
+    base = deals_visible(user).filter(pipeline=pipeline)
+    if responsible:
+        base = base.filter(responsible_id=responsible)
+    if q:
+        base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+    columns = {s.pk: BoardColumn(stage=s) for s in stages}
+    for row in base.order_by().values("stage_id").annotate(n=Count("id"), s=Sum("amount")):
+        col = columns.get(row["stage_id"])
+        if col is not None:
+            col.count, col.total = row["n"], row["s"] or Decimal("0")
+    for col in columns.values():
+        if col.count:
+            col.cards = list(
+                base.filter(stage=col.stage).for_board().order_by("-stage_entered_at", "-id")[
+                    :BOARD_CARDS_PER_STAGE
+                ]
+            )
+    return [columns[s.pk] for s in stages]
+
+
+def board_column_page(
+    *, pipeline: Pipeline, stage: Stage, user: User, offset: int, responsible: int | None = None, q: str = ""
+) -> list[Deal]:
+    base = deals_visible(user).filter(pipeline=pipeline, stage=stage)
+    if responsible:
+        base = base.filter(responsible_id=responsible)
+    if q:
+        base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+    return list(
+        base.for_board().order_by("-stage_entered_at", "-id")[offset : offset + BOARD_CARDS_PER_STAGE]
+    )
+
+
+# --- list ------------------------------------------------------------------------------------
+
+SORTS = {
+    "-id": ("id", True),
+    "id": ("id", False),
+    "-amount": ("amount", True),
+    "amount": ("amount", False),
+    "-opened_at": ("opened_at", True),
+    "opened_at": ("opened_at", False),
+    "-stage_entered_at": ("stage_entered_at", True),
+    "stage_entered_at": ("stage_entered_at", False),
+    "title": ("title", False),
+    "-title": ("title", True),
+}
+
+
+@dataclass
+class DealFilter:
+    pipeline: int | None = None
+    stage: int | None = None
+    responsible: int | None = None
+    status: str | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    opened_from: dt.date | None = None
+    opened_to: dt.date | None = None
+    q: str = ""
+    company: int | None = None
+    sort: str = "-id"
+
+    @classmethod
+    def from_params(cls, params: Any) -> DealFilter:
+        """Parse query parameters strictly; a bad value is a 4xx naming the parameter."""
+        errors: dict[str, str] = {}
+        result = cls()
+
+        def get(name: str) -> str:
+            value = params.get(name)
+            return "" if value is None else str(value).strip()
+
+        for name in ("pipeline", "stage", "responsible", "company"):
+            raw = get(name)
+            if raw:
+                try:
+                    number = int(raw)
+                    if number < 1 or number > 2**62:
+                        raise ValueError
+                    setattr(result, name, number)
+                except ValueError:
+                    errors[name] = _("Ожидается номер")
+        for name in ("amount_min", "amount_max"):
+            raw = get(name)
+            if raw:
+                try:
+                    amount = Decimal(raw.replace(",", ".").replace(" ", ""))
+                    if not amount.is_finite() or abs(amount) > Decimal("1e14"):
+                        raise InvalidOperation
+                    setattr(result, name, amount)
+                except InvalidOperation:
+                    errors[name] = _("Ожидается сумма")
+        for name in ("opened_from", "opened_to"):
+            raw = get(name)
+            if raw:
+                try:
+                    date = parse_date(raw)
+                except ValueError:
+                    date = None
+                if date is None:
+                    errors[name] = _("Ожидается дата ГГГГ-ММ-ДД")
+                setattr(result, name, date)
+        status = get("status")
+        if status:
+            if status not in StageSemantic.values:
+                errors["status"] = _("Статус: open, won или lost")
+            result.status = status
+        q = get("q")
+        if len(q) > 200:
+            errors["q"] = _("Не длиннее 200 символов")
+        result.q = q
+        sort = get("sort") or "-id"
+        if sort not in SORTS:
+            errors["sort"] = _("Сортировка: %(values)s") % {"values": ", ".join(SORTS)}
+        result.sort = sort
+        if errors:
+            raise ValidationError(errors)
+        return result
+
+    def apply(self, qs: QuerySet[Deal]) -> QuerySet[Deal]:
+        if self.pipeline:
+            qs = qs.filter(pipeline_id=self.pipeline)
+        if self.stage:
+            qs = qs.filter(stage_id=self.stage)
+        if self.responsible:
+            qs = qs.filter(responsible_id=self.responsible)
+        if self.company:
+            qs = qs.filter(company_id=self.company)
+        if self.status:
+            qs = qs.filter(status=self.status)
+        if self.amount_min is not None:
+            qs = qs.filter(amount__gte=self.amount_min)
+        if self.amount_max is not None:
+            qs = qs.filter(amount__lte=self.amount_max)
+        tz = timezone.get_current_timezone()
+        if self.opened_from:
+            qs = qs.filter(opened_at__gte=dt.datetime.combine(self.opened_from, dt.time.min, tz))
+        if self.opened_to:
+            qs = qs.filter(
+                opened_at__lt=dt.datetime.combine(self.opened_to + dt.timedelta(days=1), dt.time.min, tz)
+            )
+        if self.q:
+            qs = qs.filter(Q(title__icontains=self.q) | Q(company__name__icontains=self.q))
+        return qs
+
+
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps([str(v) if not isinstance(v, int) else v for v in values]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], int):
+            raise ValueError
+        return values
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError({"cursor": _("Неверный курсор страницы")}) from None
+
+
+def _keyset(qs: QuerySet[Deal], sort: str, cursor: str | None) -> QuerySet[Deal]:
+    field_name, desc = SORTS[sort]
+    order = [f"-{field_name}", "-id"] if desc else [field_name, "id"]
+    if field_name == "id":
+        order = order[:1]
+    qs = qs.order_by(*order)
+    if not cursor:
+        return qs
+    value, last_id = decode_cursor(cursor)
+    op = "lt" if desc else "gt"
+    if field_name == "id":
+        return qs.filter(**{f"id__{op}": last_id})
+    try:
+        if field_name == "amount":
+            value = Decimal(value)
+        elif field_name in ("opened_at", "stage_entered_at"):
+            value = dt.datetime.fromisoformat(value)
+    except (ValueError, InvalidOperation):
+        raise ValidationError({"cursor": _("Неверный курсор страницы")}) from None
+    return qs.filter(Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": last_id}))
+
+
+def next_cursor(rows: list[Any], sort: str, limit: int) -> str | None:
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    field_name, _desc = SORTS[sort]
+    get = (lambda r, k: r[k]) if isinstance(last, dict) else getattr
+    value = get(last, field_name)
+    if isinstance(value, dt.datetime):
+        value = value.isoformat()
+    return encode_cursor([value, get(last, "id")])
+
+
+def deal_list(
+    *, user: User, filters: DealFilter, limit: int = 50, cursor: str | None = None
+) -> QuerySet[Deal]:
+    """Keyset-paginated: fetch limit+1 rows and pass them to `next_cursor`."""
+    limit = max(1, min(limit, MAX_PAGE))
+    qs = filters.apply(deals_visible(user))
+    return _keyset(qs, filters.sort, cursor)[: limit + 1]
+
+
+LIST_VALUES = (
+    "id", "title", "pipeline_id", "stage_id", "status", "amount", "currency", "responsible_id",
+    "company_id", "company__name", "opened_at", "closed_at", "stage_entered_at", "version",
+)
+
+
+def deal_list_values(
+    *, user: User, filters: DealFilter, limit: int = 50, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The API list: plain rows (no model instances), serialized without per-row schemas."""
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = list(deal_list(user=user, filters=filters, limit=limit, cursor=cursor).values(*LIST_VALUES))
+    return rows[:limit], next_cursor(rows, filters.sort, limit)

@@ -1,0 +1,92 @@
+"""Users, the department tree, roles with per-entity scopes, hashed API tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from voronka.kernel.models import TimeStampedModel
+
+
+class Scope(models.TextChoices):
+    NONE = "none", _("Нет доступа")
+    OWN = "own", _("Свои")
+    DEPARTMENT = "department", _("Отдел и подотделы")
+    ALL = "all", _("Все")
+
+
+SCOPE_RANK = {Scope.NONE: 0, Scope.OWN: 1, Scope.DEPARTMENT: 2, Scope.ALL: 3}
+
+# Entities whose records are scoped by their responsible user.
+SCOPED_ENTITIES = ("deal", "company", "contact", "task")
+
+
+class Department(TimeStampedModel):
+    name = models.CharField(max_length=120)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    head = models.ForeignKey(
+        "identity.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Materialized path "/1/4/" so a subtree is one indexed prefix query.
+    path = models.CharField(max_length=255, db_index=True, editable=False, default="")
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(TimeStampedModel):
+    """Per-entity scope. A user's effective scope is the widest over their roles (union)."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    deal_scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.OWN)
+    company_scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.OWN)
+    contact_scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.OWN)
+    task_scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.OWN)
+    can_configure = models.BooleanField(default=False, help_text="Pipelines, fields, users")
+    can_export = models.BooleanField(default=True)
+    can_delete = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+    )
+    roles = models.ManyToManyField(Role, blank=True, related_name="users")
+    patronymic = models.CharField(max_length=80, blank=True)
+    language = models.CharField(max_length=8, default="ru", choices=[("ru", "Русский"), ("en", "English")])
+    timezone = models.CharField(max_length=64, default="Europe/Moscow")
+    phone = models.CharField(max_length=20, blank=True)
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return full or self.username
+
+    @property
+    def initials(self) -> str:
+        parts = [p for p in (self.first_name, self.last_name) if p]
+        if parts:
+            return "".join(p[0] for p in parts).upper()
+        return self.username[:2].upper()
+
+
+class ApiToken(models.Model):
+    """A bearer token. Only its SHA-256 is stored; the clear text is shown once."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80, blank=True)
+    prefix = models.CharField(max_length=12, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,119 @@
+"""The one place access scopes are computed. Every list, card, search, counter, export and
+API call filters through `scope_filter` (records) or `can_see_user` (assignment targets)."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from voronka.identity.models import SCOPE_RANK, Scope, User
+
+# A switch for the negative controls of the authorization tests: when True the scope filter
+# is bypassed and those tests must turn red. Never set outside tests.
+SCOPE_FILTER_DISABLED = False
+
+
+def effective_scope(user: User, entity: str) -> Scope:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Scope.NONE
+    if user.is_superuser:
+        return Scope.ALL
+    cache = user.__dict__.setdefault("_voronka_scopes", {})
+    if entity not in cache:
+        best = Scope.NONE
+        for value in user.roles.values_list(f"{entity}_scope", flat=True):
+            if SCOPE_RANK[Scope(value)] > SCOPE_RANK[best]:
+                best = Scope(value)
+        cache[entity] = best
+    return cache[entity]
+
+
+def has_flag(user: User, flag: str) -> bool:
+    """can_configure / can_export / can_delete: true if any role grants it."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.roles.filter(**{flag: True}).exists()
+
+
+def visible_user_ids(user: User, entity: str) -> list[int] | None:
+    """The responsible users whose records `user` may see; None means everyone."""
+    scope = effective_scope(user, entity)
+    if scope == Scope.ALL:
+        return None
+    if scope == Scope.NONE:
+        return []
+    if scope == Scope.OWN or user.department_id is None:
+        return [user.pk]
+    cache = user.__dict__.setdefault("_voronka_dept_users", None)
+    if cache is None:
+        path = user.department.path
+        ids = list(
+            User.objects.filter(department__path__startswith=path).values_list("pk", flat=True)
+        )
+        if user.pk not in ids:
+            ids.append(user.pk)
+        user.__dict__["_voronka_dept_users"] = ids
+        cache = ids
+    return cache
+
+
+def scope_q(user: User, entity: str, field: str = "responsible_id") -> Q:
+    if SCOPE_FILTER_DISABLED:
+        return Q()
+    ids = visible_user_ids(user, entity)
+    if ids is None:
+        return Q()
+    if not ids:
+        return Q(pk__in=[])
+    if len(ids) == 1:
+        return Q(**{field: ids[0]})
+    return Q(**{f"{field}__in": ids})
+
+
+def scope_filter(qs: QuerySet, user: User, entity: str, field: str = "responsible_id") -> QuerySet:
+    return qs.filter(scope_q(user, entity, field))
+
+
+def can_see_user(user: User, entity: str, target: User) -> bool:
+    """May `user` assign a record of `entity` to `target` (make them responsible)?"""
+    if SCOPE_FILTER_DISABLED:
+        return True
+    ids = visible_user_ids(user, entity)
+    return target.is_active and (ids is None or target.pk in ids)
+
+
+def assignable_users(user: User, entity: str) -> QuerySet[User]:
+    ids = visible_user_ids(user, entity)
+    qs = User.objects.filter(is_active=True).order_by("last_name", "first_name", "username")
+    return qs if ids is None else qs.filter(pk__in=ids)
+
+
+def resolve_responsible(user: User | None, entity: str, raw: object) -> User:
+    """Turn an input user id into a User the acting user may assign records of `entity` to."""
+    from django.utils.translation import gettext as _
+
+    from voronka.kernel.errors import ValidationError
+
+    if isinstance(raw, User):
+        target: User | None = raw
+    else:
+        try:
+            target_id = int(raw)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise ValidationError({"responsible": _("Укажите ответственного")}) from None
+        target = User.objects.filter(pk=target_id, is_active=True).first()
+    if target is None or not target.is_active:
+        raise ValidationError({"responsible": _("Нет такого активного пользователя")})
+    if user is not None and not can_see_user(user, entity, target):
+        raise ValidationError({"responsible": _("Этот пользователь вне вашей зоны доступа")})
+    return target
+
+
+def require_flag(user: User, flag: str) -> None:
+    from django.utils.translation import gettext as _
+
+    from voronka.kernel.errors import ApplicationError, ErrorCode
+
+    if not has_flag(user, flag):
+        raise ApplicationError(_("Недостаточно прав"), code=ErrorCode.FORBIDDEN)

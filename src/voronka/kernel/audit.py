@@ -1,0 +1,62 @@
+"""Audit rows and domain events — called by services inside their transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from voronka.kernel.actor import Actor
+from voronka.kernel.models import AuditEntry, DomainEvent
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """Field → [old, new] for every field whose value changed."""
+    changes: dict[str, list[Any]] = {}
+    for key in sorted(set(before) | set(after)):
+        old, new = jsonable(before.get(key)), jsonable(after.get(key))
+        if old != new:
+            changes[key] = [old, new]
+    return changes
+
+
+def audit(
+    *, actor: Actor, obj: models.Model, action: str, changes: dict[str, Any] | None = None
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        actor_kind=str(actor.kind),
+        actor_user_id=actor.user_id,
+        object_type=obj._meta.model_name or "",
+        object_id=obj.pk,
+        action=action,
+        changes=jsonable(changes or {}),
+        request_id=actor.request_id[:64],
+        ip=actor.ip[:64],
+    )
+
+
+def emit(*, name: str, obj: models.Model, actor: Actor, payload: dict[str, Any] | None = None) -> DomainEvent:
+    return DomainEvent.objects.create(
+        name=name,
+        object_type=obj._meta.model_name or "",
+        object_id=obj.pk,
+        payload=jsonable(payload or {}),
+        actor_kind=str(actor.kind),
+        actor_user_id=actor.user_id,
+    )

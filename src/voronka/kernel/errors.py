@@ -1,0 +1,88 @@
+"""One error type for every rule a service enforces; interfaces map it to 4xx."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    VALIDATION = "validation"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    CONFLICT = "conflict"
+    REQUIRED_FIELDS_MISSING = "required_fields_missing"
+    STAGE_NOT_IN_PIPELINE = "stage_not_in_pipeline"
+    LOSS_REASON_REQUIRED = "loss_reason_required"
+    IN_USE = "in_use"
+
+
+_STATUS = {
+    ErrorCode.VALIDATION: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.REQUIRED_FIELDS_MISSING: 422,
+    ErrorCode.STAGE_NOT_IN_PIPELINE: 422,
+    ErrorCode.LOSS_REASON_REQUIRED: 422,
+    ErrorCode.IN_USE: 409,
+}
+
+
+class ApplicationError(Exception):
+    """A refused business action. `errors` maps field names to messages (already translated)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode = ErrorCode.VALIDATION,
+        errors: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = str(message)
+        self.code = code
+        self.errors = {k: str(v) for k, v in (errors or {}).items()}
+        self.extra = extra or {}
+
+    @property
+    def status(self) -> int:
+        return _STATUS.get(self.code, 400)
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.message, "code": str(self.code)}
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class ValidationError(ApplicationError):
+    def __init__(self, errors: dict[str, str], message: str | None = None) -> None:
+        from django.utils.translation import gettext as _
+
+        first = next(iter(errors.items()), ("", ""))
+        super().__init__(
+            message or _("Проверьте поле «%(field)s»: %(error)s") % {"field": first[0], "error": first[1]},
+            code=ErrorCode.VALIDATION,
+            errors=errors,
+        )
+
+
+class NotFound(ApplicationError):
+    def __init__(self, message: str | None = None) -> None:
+        from django.utils.translation import gettext as _
+
+        super().__init__(message or _("Не найдено"), code=ErrorCode.NOT_FOUND)
+
+
+class Conflict(ApplicationError):
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        from django.utils.translation import gettext as _
+
+        super().__init__(
+            message or _("Запись изменил другой пользователь. Обновите страницу и повторите."),
+            code=ErrorCode.CONFLICT,
+            extra=extra,
+        )

@@ -1,0 +1,131 @@
+"""Shared primitives with no business rules: base model, custom-field definitions, stored
+files, the audit log and the outbox of domain events (written by every service)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from voronka.kernel import clock
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    updated_at = models.DateTimeField(default=clock.now, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Like auto_now, but from the application clock (demo history, fake-clock tests).
+        self.updated_at = clock.now()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "updated_at" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "updated_at"]
+        super().save(*args, **kwargs)
+
+
+class CustomFieldEntity(models.TextChoices):
+    DEAL = "deal", _("Сделка")
+    COMPANY = "company", _("Компания")
+    CONTACT = "contact", _("Контакт")
+
+
+class CustomFieldType(models.TextChoices):
+    STRING = "string", _("Строка")
+    NUMBER = "number", _("Число")
+    MONEY = "money", _("Деньги")
+    LIST = "list", _("Список (один)")
+    MULTI = "multi", _("Список (несколько)")
+    DATE = "date", _("Дата")
+    DATETIME = "datetime", _("Дата и время")
+    BOOLEAN = "boolean", _("Да/Нет")
+    ADDRESS = "address", _("Адрес")
+    LINK = "link", _("Ссылка")
+    FILE = "file", _("Файл")
+
+
+class CustomField(TimeStampedModel):
+    """A typed user-defined field. Values live in the entity's `custom` JSON under `key`."""
+
+    entity = models.CharField(max_length=16, choices=CustomFieldEntity.choices)
+    key = models.SlugField(max_length=50)
+    name = models.CharField(max_length=120)
+    type = models.CharField(max_length=16, choices=CustomFieldType.choices)
+    choices = models.JSONField(default=list, blank=True)
+    sort = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["entity", "sort", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "key"], name="customfield_entity_key_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StoredFile(models.Model):
+    """An uploaded file; served only through an authorizing view, never from MEDIA_URL."""
+
+    file = models.FileField(upload_to="uploads/%Y/%m/")
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=100)
+    sha256 = models.CharField(max_length=64)
+    entity = models.CharField(max_length=16, choices=CustomFieldEntity.choices)
+    object_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+
+class AuditEntry(models.Model):
+    """Append-only: who changed what, when, before → after. Never updated or deleted (a DB
+    trigger refuses it), so users who acted are deactivated, not deleted (PROTECT)."""
+
+    at = models.DateTimeField(default=clock.now, db_index=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    object_type = models.CharField(max_length=32)
+    object_id = models.BigIntegerField()
+    action = models.CharField(max_length=32)
+    changes = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "at"], name="audit_object_idx")]
+
+
+class DomainEvent(models.Model):
+    """The outbox: written in the same transaction as the change that caused it.
+
+    Consumers (automation, webhooks, counters) claim rows by `processed_at IS NULL`.
+    """
+
+    name = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=32)
+    object_id = models.BigIntegerField()
+    payload = models.JSONField(default=dict)
+    actor_kind = models.CharField(max_length=16)
+    actor_user_id = models.BigIntegerField(null=True, blank=True)
+    occurred_at = models.DateTimeField(default=clock.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="outbox_pending_idx",
+                condition=models.Q(processed_at__isnull=True),
+            ),
+            models.Index(fields=["object_type", "object_id"], name="outbox_object_idx"),
+        ]

@@ -1,0 +1,119 @@
+"""Normalizers and validators for what users type: phones, e-mails, Russian identifiers.
+
+Each returns the canonical form or raises ValueError with a user-facing message. They are
+idempotent: norm(norm(x)) == norm(x) (property-tested).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.ru import inn as stdnum_inn
+from stdnum.ru import ogrn as stdnum_ogrn
+
+DEFAULT_REGION = "RU"
+# Bidi overrides and other invisible control characters never belong in stored text.
+_CONTROL = {"Cc", "Cf"}
+
+
+def clean_text(value: str, *, max_length: int | None = None, field: str = "") -> str:
+    """Strip, drop control/bidi characters (keeping newlines and tabs), enforce a length."""
+    cleaned = "".join(
+        ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL
+    ).strip()
+    if max_length is not None and len(cleaned) > max_length:
+        raise ValueError(_("Не длиннее %(n)s символов") % {"n": max_length})
+    return cleaned
+
+
+def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
+    """Return the E.164 form of a phone number or raise ValueError."""
+    text = clean_text(str(raw))
+    if not text or len(text) > 40:
+        raise ValueError(_("Неверный номер телефона"))
+    # Russian habit: 8XXXXXXXXXX means +7XXXXXXXXXX.
+    digits = re.sub(r"\D", "", text)
+    if region == "RU" and not text.startswith("+") and len(digits) == 11 and digits[0] == "8":
+        text = "+7" + digits[1:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(_("Неверный номер телефона")) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(_("Неверный номер телефона"))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def format_phone(e164: str) -> str:
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def normalize_email(raw: str) -> str:
+    text = clean_text(str(raw)).lower()
+    if len(text) > 254:
+        raise ValueError(_("Неверный адрес e-mail"))
+    try:
+        validate_email(text)
+    except DjangoValidationError as exc:
+        raise ValueError(_("Неверный адрес e-mail")) from exc
+    return text
+
+
+def _digits(raw: str) -> str:
+    return re.sub(r"[\s-]", "", clean_text(str(raw)))
+
+
+def normalize_inn(raw: str) -> str:
+    value = _digits(raw)
+    try:
+        return stdnum_inn.validate(value)
+    except StdnumError as exc:
+        raise ValueError(_("Неверный ИНН: проверьте цифры и контрольную сумму")) from exc
+
+
+def normalize_ogrn(raw: str) -> str:
+    value = _digits(raw)
+    try:
+        return stdnum_ogrn.validate(value)
+    except StdnumError as exc:
+        raise ValueError(_("Неверный ОГРН: проверьте цифры и контрольную сумму")) from exc
+
+
+_KPP = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
+
+
+def normalize_kpp(raw: str) -> str:
+    value = _digits(raw).upper()
+    if not _KPP.match(value):
+        raise ValueError(_("Неверный КПП: 9 знаков, например 770101001"))
+    return value
+
+
+def normalize_bik(raw: str) -> str:
+    value = _digits(raw)
+    if not re.fullmatch(r"04\d{7}", value):
+        raise ValueError(_("Неверный БИК: 9 цифр, начинается с 04"))
+    return value
+
+
+def normalize_bank_account(raw: str, bik: str) -> str:
+    """A settlement account (20 digits) checked against the bank's BIK control key."""
+    value = _digits(raw)
+    if not re.fullmatch(r"\d{20}", value):
+        raise ValueError(_("Неверный расчётный счёт: 20 цифр"))
+    if bik:
+        key = bik[-3:] + value
+        weights = [7, 1, 3] * 8
+        if sum(int(d) * w for d, w in zip(key, weights, strict=False)) % 10 != 0:
+            raise ValueError(_("Расчётный счёт не соответствует БИК банка"))
+    return value

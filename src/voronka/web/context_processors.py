@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from voronka.deals.models import Pipeline
+    from voronka.identity.scopes import has_flag
+
+    return {
+        "nav_pipelines": list(Pipeline.objects.filter(is_active=True).only("id", "name")),
+        "nav_can_configure": has_flag(user, "can_configure"),
+    }
