@@ -22,6 +22,8 @@ def main() -> None:
     aliases = {"worker": "db_worker", "demo": "voronka_demo", "token": "voronka_token", "seed": "voronka_seed"}
     from django.core.management import execute_from_command_line
 
+    if command == "worker" and not any(a in rest for a in ("--reload", "--no-reload")):
+        rest = ["--no-reload", *rest]  # the worker is a long-lived process, not a dev server
     execute_from_command_line(["voronka", aliases.get(command, command), *rest])
 
 
