@@ -95,6 +95,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register_routers() -> None:
+    from voronka.activities.api import control_router, me_router, tasks_router
     from voronka.contacts.api import companies_router, contacts_router
     from voronka.deals.api import deals_router, pipelines_router
 
@@ -102,6 +103,9 @@ def _register_routers() -> None:
     api.add_router("/deals", deals_router)
     api.add_router("/companies", companies_router)
     api.add_router("/contacts", contacts_router)
+    api.add_router("/tasks", tasks_router)
+    api.add_router("/me", me_router)
+    api.add_router("/control", control_router)
 
 
 _register_routers()

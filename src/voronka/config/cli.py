@@ -19,7 +19,7 @@ def main() -> None:
     if command == "serve":
         _serve(rest)
         return
-    aliases = {"worker": "db_worker", "demo": "voronka_demo", "token": "voronka_token", "seed": "voronka_seed"}
+    aliases = {"worker": "voronka_worker", "demo": "voronka_demo", "token": "voronka_token", "seed": "voronka_seed"}
     from django.core.management import execute_from_command_line
 
     if command == "worker" and not any(a in rest for a in ("--reload", "--no-reload")):

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "voronka.contacts",
     "voronka.deals",
     "voronka.activities",
+    "voronka.automation",
     "voronka.web",
 ]
 
@@ -208,7 +209,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 VORONKA_MAX_UPLOAD_BYTES = env_int("VORONKA_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 
-EMAIL_BACKEND = env_str("VORONKA_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env_str(
+    "VORONKA_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if "VORONKA_SMTP_HOST" in __import__("os").environ
+    else "django.core.mail.backends.console.EmailBackend",
+)
 
 LOGGING = {
     "version": 1,
@@ -217,3 +223,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("VORONKA_LOG_LEVEL", "WARNING")},
 }
 LOGIN_URL_PATH = "/login/"
+
+# --- Notifications ----------------------------------------------------------------------------
+VORONKA_BASE_URL = env_str("VORONKA_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = env_str("VORONKA_FROM_EMAIL", "voronka@localhost")
+EMAIL_HOST = env_str("VORONKA_SMTP_HOST", "localhost")
+EMAIL_PORT = env_int("VORONKA_SMTP_PORT", 25)
+EMAIL_HOST_USER = env_str("VORONKA_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env_str("VORONKA_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("VORONKA_SMTP_STARTTLS", False)
+EMAIL_TIMEOUT = 20
+# Hours after the deadline before an overdue task is escalated to the responsible's head.
+VORONKA_OVERDUE_HEAD_GRACE_HOURS = env_int("VORONKA_OVERDUE_HEAD_GRACE_HOURS", 24)

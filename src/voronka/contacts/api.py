@@ -21,8 +21,8 @@ from voronka.contacts.schemas import (
 )
 from voronka.identity.scopes import require_flag
 from voronka.kernel.actor import Actor, ActorKind
-from voronka.kernel.schemas import ERRORS
 from voronka.kernel.errors import ValidationError
+from voronka.kernel.schemas import ERRORS
 
 companies_router = Router(tags=["companies"])
 contacts_router = Router(tags=["contacts"])

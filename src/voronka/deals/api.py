@@ -29,9 +29,9 @@ from voronka.deals.schemas import (
 )
 from voronka.identity.scopes import require_flag
 from voronka.kernel.actor import Actor, ActorKind
-from voronka.kernel.schemas import ERRORS
 from voronka.kernel.errors import NotFound
 from voronka.kernel.models import CustomField
+from voronka.kernel.schemas import ERRORS
 
 pipelines_router = Router(tags=["pipelines"])
 deals_router = Router(tags=["deals"])

@@ -76,7 +76,8 @@ class DealQuerySet(models.QuerySet):
     def for_board(self) -> DealQuerySet:
         return self.select_related("company", "responsible").only(
             "id", "title", "amount", "currency", "stage_id", "pipeline_id", "stage_entered_at",
-            "version", "company__id", "company__name", "responsible__id",
+            "version", "open_tasks", "next_task_deadline", "status", "company__id", "company__name",
+            "responsible__id",
             "responsible__first_name", "responsible__last_name", "responsible__username",
         )
 
@@ -116,6 +117,10 @@ class Deal(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     version = models.PositiveIntegerField(default=1)
+    # Maintained by the task services (activities): open tasks on this deal and the earliest
+    # open deadline — the board's "no next task" / "overdue" marks read these, no join.
+    open_tasks = models.PositiveIntegerField(default=0)
+    next_task_deadline = models.DateTimeField(null=True, blank=True)
 
     objects = DealQuerySet.as_manager()
 
@@ -155,3 +160,28 @@ class StageChange(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["deal", "at"], name="stagechange_deal_idx")]
+
+
+class DealStageDayCounter(models.Model):
+    """Open deals per (responsible, stage, local day entered the stage). "Deals past their
+    stage SLA" is a sum over whole past days plus one indexed range on the boundary day, so
+    the owner's counter does not scan a million deals."""
+
+    responsible = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    count = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["responsible", "stage", "day"], name="dealstageday_uniq"),
+        ]
+        indexes = [models.Index(fields=["stage", "day"], name="dealstageday_stage_idx")]
+
+
+class DealUserCounter(models.Model):
+    """Per responsible: open deals and open deals without an open task."""
+
+    responsible = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    open_deals = models.IntegerField(default=0, db_default=0)
+    without_task = models.IntegerField(default=0, db_default=0)

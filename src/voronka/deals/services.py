@@ -12,8 +12,8 @@ from django.db.models import F, Max
 from django.utils.translation import gettext as _
 
 from voronka.contacts.models import Company, Contact
+from voronka.deals.counters import track_deal_state, track_open_deal
 from voronka.deals.models import Deal, LossReason, Pipeline, Stage, StageChange, StageSemantic
-from voronka.identity.models import User
 from voronka.identity.scopes import resolve_responsible, scope_filter
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
@@ -242,6 +242,7 @@ def deal_create(*, actor: Actor, data: Mapping[str, Any]) -> Deal:
     if missing:
         raise _required_error(stage, missing)
     deal.save()
+    track_deal_state(deal, +1)
     if contacts:
         deal.contacts.set(contacts)
     StageChange.objects.create(
@@ -254,6 +255,14 @@ def deal_create(*, actor: Actor, data: Mapping[str, Any]) -> Deal:
     if deal.status == StageSemantic.WON:
         _ltv_add(deal.company_id, deal.amount)
     return deal
+
+
+def track_open_deal_for(deal: Deal, *, responsible_id: int, sign: int) -> None:
+    if deal.status == StageSemantic.OPEN:
+        track_open_deal(
+            responsible_id=responsible_id, stage_id=deal.stage_id,
+            entered_at=deal.stage_entered_at, open_tasks=deal.open_tasks, sign=sign,
+        )
 
 
 def _event_payload(deal: Deal, **extra: Any) -> dict[str, Any]:
@@ -298,9 +307,14 @@ def deal_update(*, deal: Deal, actor: Actor, data: Mapping[str, Any]) -> Deal:
     missing = stage_missing_fields(deal.stage, deal_values=_deal_values(deal, deal.custom, new_contacts))
     if missing:
         raise _required_error(deal.stage, missing)
+    reassigned = deal.responsible_id != before["responsible"]
+    if reassigned:
+        track_open_deal_for(deal, responsible_id=before["responsible"], sign=-1)
     deal.version = F("version") + 1
     deal.save()
     deal.refresh_from_db()
+    if reassigned:
+        track_deal_state(deal, +1)
     if contacts is not None:
         deal.contacts.set(contacts)
     after = _snapshot(deal)
@@ -398,6 +412,7 @@ def deal_move_to_stage(
     changed_stage = target.pk != old_stage.pk
     deal.amount, deal.comment, deal.custom = amount, comment, custom
     if changed_stage:
+        track_deal_state(deal, -1)
         deal.stage = target
         deal.status = target.semantic
         deal.stage_entered_at = now
@@ -410,6 +425,7 @@ def deal_move_to_stage(
     if contacts is not None:
         deal.contacts.set(contacts)
     if changed_stage:
+        track_deal_state(deal, +1)
         StageChange.objects.create(
             deal=deal,
             from_stage=old_stage,
@@ -442,6 +458,11 @@ def deal_move_to_stage(
 @transaction.atomic
 def deal_delete(*, deal: Deal, actor: Actor) -> None:
     deal = Deal.objects.select_for_update().get(pk=deal.pk)
+    if deal.open_tasks:
+        raise ApplicationError(
+            _("У сделки есть открытые задачи — завершите их перед удалением"), code=ErrorCode.IN_USE
+        )
+    track_deal_state(deal, -1)
     if deal.status == StageSemantic.WON:
         _ltv_add(deal.company_id, -deal.amount)
     audit(actor=actor, obj=deal, action="deleted", changes=diff(_snapshot(deal), {}))

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from voronka.activities.services import comment_add
+from voronka.activities.tasks_services import task_complete, task_create, task_reschedule
 from voronka.contacts.models import Company, CompanyType
 from voronka.contacts.services import company_create, contact_create
 from voronka.deals.models import LossReason, Pipeline, Stage, StageSemantic
@@ -55,17 +56,17 @@ DEAL_FIELDS = [
 ]
 
 SALES_STAGES = [
-    dict(name="Новое обращение", semantic="open", color="#64748b", sla_days=1),
-    dict(name="Выявление потребности", semantic="open", color="#3b82f6", sla_days=2),
-    dict(name="КП отправлено", semantic="open", color="#8b5cf6", sla_days=3),
-    dict(name="Оформление заказа", semantic="open", color="#f59e0b", sla_days=2,
+    dict(name="Новое обращение", semantic="open", color="#64748b", sla_days=2),
+    dict(name="Выявление потребности", semantic="open", color="#3b82f6", sla_days=7),
+    dict(name="КП отправлено", semantic="open", color="#8b5cf6", sla_days=10),
+    dict(name="Оформление заказа", semantic="open", color="#f59e0b", sla_days=5,
          required_fields=["contract_no", "delivery_date", "payment_type"]),
-    dict(name="Оплата и доставка", semantic="open", color="#06b6d4", sla_days=3, required_fields=["amount"]),
+    dict(name="Оплата и доставка", semantic="open", color="#06b6d4", sla_days=7, required_fields=["amount"]),
     dict(name="Успешно", semantic="won", color="#16a34a"),
     dict(name="Отказ", semantic="lost", color="#dc2626"),
 ]
 CALLS_STAGES = [
-    dict(name="Запланирован звонок", semantic="open", color="#64748b", sla_days=7),
+    dict(name="Запланирован звонок", semantic="open", color="#64748b", sla_days=14),
     dict(name="Дозвонились", semantic="open", color="#3b82f6", sla_days=2),
     dict(name="Договорились о заказе", semantic="open", color="#f59e0b", sla_days=1),
     dict(name="Заказ оформлен", semantic="won", color="#16a34a"),
@@ -312,6 +313,8 @@ class Command(BaseCommand):
             reason = None
             if stage.semantic == StageSemantic.LOST:
                 reason = LossReason.objects.order_by("?").first() if pipeline.name != "Подогрев" else None
+            if rng.random() < 0.6:
+                self._done_task(rng, actor, deal, at)
             with clock.frozen(at):
                 deal = deal_move_to_stage(deal=deal, stage=stage, actor=actor, fields=fields,
                                           loss_reason=reason, loss_comment="")
@@ -323,6 +326,8 @@ class Command(BaseCommand):
                         "Договорились о пробной поставке.",
                         "Бухгалтерия запросила счёт с НДС.",
                     ]))
+        if deal.status == StageSemantic.OPEN and rng.random() < 0.8:
+            self._next_task(rng, actor, deal, now)
         if deal.stage.semantic == StageSemantic.LOST and deal.loss_reason_id and rng.random() < 0.6:
             # The methodology of seed 002: a lost client goes to «Подогрев» at its loss reason.
             warming_stage = Stage.objects.filter(pk=deal.loss_reason.warming_stage_id).first()
@@ -333,6 +338,58 @@ class Command(BaseCommand):
                         "stage": warming_stage.pk, "amount": "0", "source": "Подогрев",
                         "contacts": [c.pk for c in contacts[:1]],
                     })
+
+    def _done_task(self, rng: random.Random, actor: Actor, deal: Any, before: dt.datetime) -> None:
+        """A task that was set and done before the deal moved on."""
+        created = max(deal.stage_entered_at, before - dt.timedelta(hours=rng.randint(2, 48)))
+        if created >= before:
+            return
+        ttype, comment = rng.choice(TASKS)
+        with clock.frozen(created):
+            task = task_create(actor=actor, data={
+                "type": ttype, "responsible": deal.responsible_id, "comment": comment, "deal": deal.pk,
+                "deadline": (created + dt.timedelta(hours=rng.randint(2, 30))).isoformat(),
+            })
+        with clock.frozen(created + (before - created) * rng.uniform(0.3, 0.95)):
+            task_complete(task=task, actor=actor, result=rng.choice(RESULTS))
+
+    def _next_task(self, rng: random.Random, actor: Actor, deal: Any, now: dt.datetime) -> None:
+        """The next task of an open deal: mostly in the future, some overdue, some moved."""
+        ttype, comment = rng.choice(TASKS)
+        created = max(deal.stage_entered_at, now - dt.timedelta(days=rng.uniform(0.5, 6)))
+        roll = rng.random()
+        if roll < 0.25:  # overdue
+            deadline = created + (now - created) * rng.uniform(0.2, 0.9)
+        elif roll < 0.45:  # today
+            deadline = now.replace(hour=rng.randint(6, 16), minute=rng.choice([0, 15, 30, 45]))
+            if deadline <= created:
+                deadline = created + dt.timedelta(hours=1)
+        else:
+            deadline = now + dt.timedelta(days=rng.randint(1, 10), hours=rng.randint(0, 8))
+        with clock.frozen(created):
+            task = task_create(actor=actor, data={
+                "type": ttype, "responsible": deal.responsible_id, "comment": comment, "deal": deal.pk,
+                "deadline": deadline.isoformat(),
+            })
+        if rng.random() < 0.2 and deadline > created + dt.timedelta(hours=3):
+            moved_at = created + (min(deadline, now) - created) * 0.5
+            with clock.frozen(moved_at):
+                task_reschedule(task=task, actor=actor, deadline=(deadline + dt.timedelta(days=rng.randint(1, 3))).isoformat(),
+                                reason=rng.choice(["Клиент в отпуске до конца недели", "Попросили перезвонить позже",
+                                                   "Ждём согласования бюджета", "Директор в командировке"]))
+
+
+TASKS = [
+    ("call", "Позвонить, уточнить потребность и объём"),
+    ("call", "Перезвонить по КП, ответить на вопросы"),
+    ("email", "Отправить КП и прайс на почту"),
+    ("meeting", "Встреча в офисе клиента, презентация кулеров"),
+    ("call", "Согласовать дату первой доставки"),
+    ("email", "Выставить счёт на предоплату"),
+    ("other", "Подготовить договор поставки"),
+]
+RESULTS = ["Дозвонился, договорились", "КП отправлено", "Клиент подтвердил", "Счёт отправлен",
+           "Встреча прошла, интерес есть", "Договор подписан"]
 
 
 assert CustomField  # imported for type checkers of the config above

@@ -1,0 +1,59 @@
+"""Time-based sweeps over tasks (DESIGN §6 monitors). Idempotent: notifications are unique
+per (user, kind, task, key), so overlapping or repeated sweeps notify once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from voronka.activities.models import NotificationKind, Task, TaskStatus
+from voronka.activities.tasks_services import _notify
+from voronka.identity.models import Department, User
+from voronka.kernel import clock
+
+SWEEP_WINDOW = dt.timedelta(days=3)
+
+
+def head_of(user: User) -> User | None:
+    """The responsible's head: the head of their department, or of the parent department
+    when they head it themselves."""
+    dept: Department | None = user.department
+    while dept is not None:
+        if dept.head_id and dept.head_id != user.pk and dept.head.is_active:
+            return dept.head
+        dept = dept.parent
+    return None
+
+
+def overdue_tasks_sweep(*, now: dt.datetime | None = None, batch: int = 2000) -> int:
+    """Notify responsibles of newly overdue tasks, and their heads after the grace period."""
+    now = now or clock.now()
+    grace = dt.timedelta(hours=settings.VORONKA_OVERDUE_HEAD_GRACE_HOURS)
+    sent = 0
+    tasks = (
+        Task.objects.filter(status=TaskStatus.OPEN, deadline__lt=now, deadline__gte=now - SWEEP_WINDOW - grace)
+        .select_related("responsible__department__head", "deal")
+        .order_by("deadline")[:batch]
+    )
+    for task in tasks:
+        key = task.deadline.isoformat()
+        local = timezone.localtime(task.deadline).strftime("%d.%m.%Y %H:%M")
+        with transaction.atomic():
+            if task.deadline >= now - SWEEP_WINDOW and _notify(
+                user=task.responsible, kind=NotificationKind.TASK_OVERDUE, task=task, key=key,
+                text=_("Просрочена задача (срок %(when)s): %(comment)s") % {"when": local, "comment": task.comment[:200]},
+            ):
+                sent += 1
+            if task.deadline <= now - grace:
+                head = head_of(task.responsible)
+                if head is not None and _notify(
+                    user=head, kind=NotificationKind.TASK_OVERDUE_HEAD, task=task, key=key,
+                    text=_("%(user)s просрочил задачу (срок %(when)s): %(comment)s")
+                    % {"user": task.responsible.display_name, "when": local, "comment": task.comment[:200]},
+                ):
+                    sent += 1
+    return sent

@@ -1,0 +1,46 @@
+"""`voronka worker`: the django-tasks DB worker plus the schedule ticker in one process.
+
+Run as many as you like: job claims use the database (SKIP LOCKED on PostgreSQL, IMMEDIATE
+transactions on SQLite) and periodic runs are claimed by a unique (job, period) row."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections
+from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
+
+from voronka.automation.schedule import schedule_tick
+
+logger = logging.getLogger(__name__)
+TICK_SECONDS = 15
+
+
+def _ticker(stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            schedule_tick()
+        except Exception:  # a failed tick must not kill the worker; the next tick retries
+            logger.exception("schedule tick failed")
+        finally:
+            close_old_connections()
+        stop.wait(TICK_SECONDS)
+
+
+class Command(DbWorkerCommand):
+    help = "Run background jobs and the periodic schedule."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        super().add_arguments(parser)
+        parser.add_argument("--no-schedule", action="store_true", help="Only run queued jobs")
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        stop = threading.Event()
+        if not options.pop("no_schedule", False):
+            threading.Thread(target=_ticker, args=(stop,), daemon=True, name="schedule").start()
+        try:
+            return super().handle(*args, **options)
+        finally:
+            stop.set()

@@ -1,0 +1,67 @@
+"""Deal-side maintained counters. Called only from deal and task services, inside their
+transaction; `deal_counters_rebuild` recomputes them from the rows (seed, repair, tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from voronka.deals.models import Deal, DealStageDayCounter, DealUserCounter, StageSemantic
+from voronka.kernel.counters import upsert_add
+
+
+def local_day(moment: dt.datetime) -> dt.date:
+    return timezone.localtime(moment).date()
+
+
+def track_open_deal(*, responsible_id: int, stage_id: int, entered_at: dt.datetime, open_tasks: int, sign: int) -> None:
+    """Add (sign=+1) or remove (sign=-1) one open deal from the counters."""
+    upsert_add(DealStageDayCounter, {"responsible": responsible_id, "stage": stage_id, "day": local_day(entered_at)}, sign)
+    upsert_add(DealUserCounter, {"responsible": responsible_id}, sign, column="open_deals")
+    if open_tasks == 0:
+        upsert_add(DealUserCounter, {"responsible": responsible_id}, sign, column="without_task")
+
+
+def track_deal_state(deal: Deal, sign: int) -> None:
+    if deal.status == StageSemantic.OPEN:
+        track_open_deal(
+            responsible_id=deal.responsible_id, stage_id=deal.stage_id,
+            entered_at=deal.stage_entered_at, open_tasks=deal.open_tasks, sign=sign,
+        )
+
+
+def track_task_count_change(deal: Deal, before: int, after: int) -> None:
+    """A deal's open-task count changed: it may have gained or lost its "without task" mark."""
+    if deal.status != StageSemantic.OPEN or (before == 0) == (after == 0):
+        return
+    upsert_add(DealUserCounter, {"responsible": deal.responsible_id}, 1 if after == 0 else -1, column="without_task")
+
+
+@transaction.atomic
+def deal_counters_rebuild() -> None:
+    """Recompute both tables from the deals (SQL aggregates; minutes on millions of rows)."""
+    DealStageDayCounter.objects.all().delete()
+    DealUserCounter.objects.all().delete()
+    rows = (
+        Deal.objects.filter(status=StageSemantic.OPEN)
+        .values_list("responsible_id", "stage_id", "stage_entered_at")
+        .order_by()
+        .iterator(chunk_size=20000)
+    )
+    buckets: dict[tuple[int, int, dt.date], int] = {}
+    for responsible_id, stage_id, entered in rows:
+        key = (responsible_id, stage_id, local_day(entered))
+        buckets[key] = buckets.get(key, 0) + 1
+    DealStageDayCounter.objects.bulk_create(
+        [DealStageDayCounter(responsible_id=r, stage_id=s, day=d, count=n) for (r, s, d), n in buckets.items()],
+        batch_size=5000,
+    )
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(DealUserCounter._meta.db_table)} (responsible_id, open_deals, without_task) "
+            f"SELECT responsible_id, COUNT(*), SUM(CASE WHEN open_tasks = 0 THEN 1 ELSE 0 END) "
+            f"FROM {qn(Deal._meta.db_table)} WHERE status = 'open' GROUP BY responsible_id"
+        )
