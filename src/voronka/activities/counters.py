@@ -1,0 +1,55 @@
+"""Recount of the task-side maintained counters (after bulk loads, for repair, and as the
+oracle in tests): TaskDayCounter and Deal.open_tasks / next_task_deadline, then the deal
+counters that depend on them."""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+
+from voronka.activities.models import Task, TaskDayCounter, TaskStatus
+from voronka.deals.counters import deal_counters_rebuild, local_day
+from voronka.deals.models import Deal
+
+
+@transaction.atomic
+def task_counters_rebuild() -> None:
+    TaskDayCounter.objects.all().delete()
+    buckets: dict[tuple[int, str, object], int] = {}
+    rows = (
+        Task.objects.filter(status=TaskStatus.OPEN)
+        .values_list("responsible_id", "deal_id", "contact_id", "deadline")
+        .order_by()
+        .iterator(chunk_size=20000)
+    )
+    for responsible_id, deal_id, contact_id, deadline in rows:
+        link = "deal" if deal_id else "contact" if contact_id else "company"
+        key = (responsible_id, link, local_day(deadline))
+        buckets[key] = buckets.get(key, 0) + 1
+    TaskDayCounter.objects.bulk_create(
+        [TaskDayCounter(responsible_id=r, link=link, day=d, count=n) for (r, link, d), n in buckets.items()],
+        batch_size=5000,
+    )
+    qn = connection.ops.quote_name
+    deal_table, task_table = qn(Deal._meta.db_table), qn(Task._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {deal_table} SET "
+            f"open_tasks = (SELECT COUNT(*) FROM {task_table} t WHERE t.deal_id = {deal_table}.id AND t.status = 'open'), "
+            f"next_task_deadline = (SELECT MIN(t.deadline) FROM {task_table} t WHERE t.deal_id = {deal_table}.id AND t.status = 'open')"
+        )
+    deal_counters_rebuild()
+
+
+def counters_snapshot() -> dict[str, object]:
+    """Everything maintained, in a comparable form (tests compare before/after a rebuild)."""
+    from voronka.deals.models import DealStageDayCounter, DealUserCounter
+
+    return {
+        "task_days": sorted((c.responsible_id, c.link, c.day, c.count) for c in TaskDayCounter.objects.exclude(count=0)),
+        "deal_days": sorted((c.responsible_id, c.stage_id, c.day, c.count) for c in DealStageDayCounter.objects.exclude(count=0)),
+        "deal_users": sorted(
+            (c.responsible_id, c.open_deals, c.without_task)
+            for c in DealUserCounter.objects.all() if c.open_deals or c.without_task
+        ),
+        "deals": sorted(Deal.objects.values_list("id", "open_tasks", "next_task_deadline")),
+    }
