@@ -24,6 +24,12 @@ class TimelineItem:
     to_stage: Any = None
     seconds_in_from: int | None = None
 
+    @property
+    def title(self) -> str:
+        from django.utils.translation import gettext as _
+
+        return _(KIND_TITLES[self.kind]) if self.kind in KIND_TITLES else ""
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -48,6 +54,12 @@ FIELD_LABELS = {
     "bank_bik": "БИК", "bank_account": "Расчётный счёт", "phone": "Телефон", "email": "E-mail",
     "phones": "Телефоны", "emails": "E-mail", "addresses": "Адреса", "birthday": "День рождения",
     "first_name": "Имя", "last_name": "Фамилия", "loss_reason": "Причина отказа",
+    "task": "Задача", "task_deadline": "Срок задачи", "reason": "Причина", "deadline": "Срок",
+    "status": "Статус", "result": "Результат", "middle_name": "Отчество", "position": "Должность",
+}
+KIND_TITLES = {
+    "task_created": "Поставлена задача", "task_completed": "Задача выполнена",
+    "task_rescheduled": "Срок задачи перенесён", "updated": "Изменения", "deleted": "Удалено",
 }
 
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("voronka.deals.urls")),
     path("", include("voronka.contacts.urls")),
+    path("", include("voronka.activities.urls")),
     path("", include("voronka.web.urls")),
 ]
 

@@ -138,6 +138,8 @@ class DealFilter:
     opened_to: dt.date | None = None
     q: str = ""
     company: int | None = None
+    no_task: bool = False
+    over_sla: bool = False
     sort: str = "-id"
 
     @classmethod
@@ -180,6 +182,8 @@ class DealFilter:
                 if date is None:
                     errors[name] = _("Ожидается дата ГГГГ-ММ-ДД")
                 setattr(result, name, date)
+        result.no_task = get("no_task") in ("1", "true")
+        result.over_sla = get("over_sla") in ("1", "true")
         status = get("status")
         if status:
             if status not in StageSemantic.values:
@@ -221,6 +225,18 @@ class DealFilter:
             )
         if self.q:
             qs = qs.filter(Q(title__icontains=self.q) | Q(company__name__icontains=self.q))
+        if self.no_task:
+            qs = qs.filter(status=StageSemantic.OPEN, open_tasks=0)
+        if self.over_sla:
+            now = timezone.now()
+            parts = [
+                Q(stage_id=s.pk, stage_entered_at__lt=now - dt.timedelta(days=s.sla_days))
+                for s in Stage.objects.filter(sla_days__isnull=False, semantic=StageSemantic.OPEN)
+            ]
+            cond = Q(pk__in=[])
+            for part in parts:
+                cond |= part
+            qs = qs.filter(cond, status=StageSemantic.OPEN)
         return qs
 
 
