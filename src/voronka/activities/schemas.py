@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from voronka.kernel.schemas import StrictIn
 
@@ -38,7 +38,7 @@ class TaskIn(StrictIn):
 
 
 class TaskPatch(StrictIn):
-    version: int | None = None
+    version: StrictInt | None = None
     type: str | None = None
     comment: str | None = Field(default=None, max_length=5000)
     responsible: int | None = None
@@ -53,7 +53,7 @@ class NextTaskIn(StrictIn):
 
 class TaskCompleteIn(StrictIn):
     result: str = Field(max_length=5000)
-    version: int | None = None
+    version: StrictInt | None = None
     next_task: NextTaskIn | None = None
 
 
@@ -68,7 +68,7 @@ class TaskCompleteOut(Schema):
 class TaskRescheduleIn(StrictIn):
     deadline: str
     reason: str = Field(max_length=2000)
-    version: int | None = None
+    version: StrictInt | None = None
 
 
 class TaskListOut(Schema):

@@ -367,7 +367,7 @@ def task_update(*, task: Task, actor: Actor, data: Mapping[str, Any]) -> Task:
 def notifications_mark_read(*, user: User, ids: list[int] | None = None) -> int:
     qs = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
-        qs = qs.filter(pk__in=ids)
+        qs = qs.filter(pk__in=[pk for pk in ids if 0 < pk < 2**63])  # others cannot exist
     return qs.update(read_at=clock.now())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -58,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "voronka.config.security.RejectTraceMiddleware",
+    "voronka.config.security.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "voronka.web.middleware.RequestIdMiddleware",
@@ -138,20 +141,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Login throttling: per user+IP, so spraying one password over many users from one IP and
-# hammering one user are both limited. X-Forwarded-For is trusted only behind a proxy.
+# Login throttling (docs/decisions/0005-login-throttling.md): lockout for 15 minutes after
+# VORONKA_LOGIN_FAILURE_LIMIT failures per username+IP (guessing one password) or after
+# VORONKA_LOGIN_IP_FAILURE_LIMIT failures per IP (spraying one password over many users).
+# X-Forwarded-For counts only behind VORONKA_TRUSTED_PROXY_COUNT reverse proxies.
 AXES_FAILURE_LIMIT = env_int("VORONKA_LOGIN_FAILURE_LIMIT", 10)
+VORONKA_LOGIN_IP_FAILURE_LIMIT = env_int("VORONKA_LOGIN_IP_FAILURE_LIMIT", 30)
 AXES_COOLOFF_TIME = 0.25  # hours = 15 minutes
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "voronka.config.security.TieredAxesHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "web/lockout.html"
-AXES_IPWARE_PROXY_COUNT = env_int("VORONKA_TRUSTED_PROXY_COUNT", 0)
+VORONKA_TRUSTED_PROXY_COUNT = env_int("VORONKA_TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "voronka.config.security.client_ip"
 AXES_ENABLED = env_bool("VORONKA_AXES_ENABLED", True)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# An absolute lifetime counted from login (the session is not re-saved on every request), which
+# also bounds idle time. Logout deletes the session server-side; login rotates its key.
 SESSION_COOKIE_AGE = env_int("VORONKA_SESSION_AGE", 12 * 3600)
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+# Flash messages live in the session: no extra cookie outside the __Host- names.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -161,6 +175,8 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
+    LANGUAGE_COOKIE_NAME = "__Host-language"
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("VORONKA_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -171,7 +187,7 @@ if PRODUCTION:
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'", "'nonce'"],
+        "script-src": ["'self'", NONCE],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:"],
         "object-src": ["'none'"],

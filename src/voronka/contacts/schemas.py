@@ -4,7 +4,7 @@ import datetime as dt
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from voronka.kernel.schemas import ErrorOut, StrictIn  # noqa: F401
 
@@ -58,7 +58,7 @@ class CompanyIn(StrictIn):
 
 
 class CompanyPatch(StrictIn):
-    version: int | None = None
+    version: StrictInt | None = None
     name: str | None = Field(default=None, max_length=255)
     type: str | None = None
     inn: str | None = Field(default=None, max_length=40)
@@ -121,7 +121,7 @@ class ContactIn(StrictIn):
 
 
 class ContactPatch(StrictIn):
-    version: int | None = None
+    version: StrictInt | None = None
     first_name: str | None = Field(default=None, max_length=80)
     company: int | None = None
     last_name: str | None = Field(default=None, max_length=80)

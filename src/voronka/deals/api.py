@@ -78,7 +78,7 @@ def list_loss_reasons(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
-@pipelines_router.get("/custom-fields", response=list[CustomFieldOut])
+@pipelines_router.get("/custom-fields", response={200: list[CustomFieldOut], **ERRORS})
 def list_custom_fields(request: HttpRequest, entity: str | None = None) -> Any:
     qs = CustomField.objects.filter(is_active=True)
     if entity:

@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from voronka.kernel.schemas import ErrorOut, StrictIn  # noqa: F401
 
@@ -119,7 +119,7 @@ class DealIn(StrictIn):
 
 
 class DealPatch(StrictIn):
-    version: int | None = Field(default=None, description="Optimistic lock: 409 if stale")
+    version: StrictInt | None = Field(default=None, description="Optimistic lock: 409 if stale")
     title: str | None = Field(default=None, max_length=255)
     company: int | None = None
     amount: Decimal | None = Field(default=None, ge=0, lt=Decimal("1e13"))
@@ -138,7 +138,7 @@ class DealPatch(StrictIn):
 
 class DealMoveIn(StrictIn):
     stage: int
-    version: int | None = Field(default=None, description="Optimistic lock: 409 if stale")
+    version: StrictInt | None = Field(default=None, description="Optimistic lock: 409 if stale")
     fields: dict[str, Any] | None = Field(default=None, description="Values for the stage's required fields")
     loss_reason: int | None = None
     loss_comment: str | None = Field(default=None, max_length=1000)

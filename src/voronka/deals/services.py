@@ -93,6 +93,8 @@ def _resolve_contacts(actor: Actor, raw: Any) -> list[Contact]:
         ids = sorted({int(x) for x in raw if not isinstance(x, bool)})
     except (TypeError, ValueError):
         raise ValueError(_("Ожидается список номеров контактов")) from None
+    if any(not 0 < pk < 2**63 for pk in ids):  # outside the id column: no such contact, not a 500
+        raise ValueError(_("Нет таких контактов или нет доступа к ним"))
     qs = Contact.objects.filter(pk__in=ids)
     if actor.user is not None:
         qs = scope_filter(qs, actor.user, "contact")
@@ -286,7 +288,9 @@ def _ltv_add(company_id: int, amount: Decimal) -> None:
 def deal_update(*, deal: Deal, actor: Actor, data: Mapping[str, Any]) -> Deal:
     deal = Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
     if "stage" in data or "pipeline" in data:
-        raise ValidationError({"stage": _("Стадию меняет перемещение сделки (move)")})
+        raise ValidationError(
+            {k: _("Стадию меняет перемещение сделки (move)") for k in ("stage", "pipeline") if k in data}
+        )
     _check_version(deal.version, data.get("version"))
     c = _clean_deal(data, actor, allowed=UPDATABLE_DEAL_FIELDS)
     if "custom" in data:
@@ -313,6 +317,10 @@ def deal_update(*, deal: Deal, actor: Actor, data: Mapping[str, Any]) -> Deal:
     deal.version = F("version") + 1
     deal.save()
     deal.refresh_from_db()
+    if deal.status == StageSemantic.WON and deal.company_id != before["company"]:
+        # A won deal counts in its company's LTV: moving it moves the amount.
+        _ltv_add(before["company"], -deal.amount)
+        _ltv_add(deal.company_id, deal.amount)
     if reassigned:
         track_deal_state(deal, +1)
     if contacts is not None:
@@ -371,6 +379,10 @@ def deal_move_to_stage(
             amount = _clean_amount(fields.pop("amount"))
         except ValueError as exc:
             raise ValidationError({"amount": str(exc)}) from None
+    if deal.stage.is_closed and target.is_closed and amount != deal.amount:
+        raise ValidationError(
+            {"amount": _("Сумму закрытой сделки изменить нельзя — сначала верните её в работу")}
+        )
     comment = deal.comment
     if "comment" in fields:
         comment_raw = fields.pop("comment")

@@ -94,7 +94,10 @@ def clean_value(field: CustomField, value: Any) -> Any:  # noqa: C901 - a switch
             raise ValueError(_("Ожидается дата и время"))
         if timezone.is_naive(parsed_dt):
             parsed_dt = timezone.make_aware(parsed_dt)
-        return parsed_dt.astimezone(dt.UTC).isoformat()
+        try:
+            return parsed_dt.astimezone(dt.UTC).isoformat()
+        except OverflowError as exc:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+            raise ValueError(_("Ожидается дата и время")) from exc
     if kind == CustomFieldType.BOOLEAN:
         if isinstance(value, bool):
             return value

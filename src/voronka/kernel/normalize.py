@@ -89,7 +89,8 @@ def normalize_ogrn(raw: str) -> str:
         raise ValueError(_("Неверный ОГРН: проверьте цифры и контрольную сумму")) from exc
 
 
-_KPP = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
+# [0-9], not \d: \d also matches Arabic-Indic and other Unicode digits.
+_KPP = re.compile(r"^[0-9]{4}[0-9A-Z]{2}[0-9]{3}$")
 
 
 def normalize_kpp(raw: str) -> str:
@@ -101,7 +102,7 @@ def normalize_kpp(raw: str) -> str:
 
 def normalize_bik(raw: str) -> str:
     value = _digits(raw)
-    if not re.fullmatch(r"04\d{7}", value):
+    if not re.fullmatch(r"04[0-9]{7}", value):
         raise ValueError(_("Неверный БИК: 9 цифр, начинается с 04"))
     return value
 
@@ -109,7 +110,7 @@ def normalize_bik(raw: str) -> str:
 def normalize_bank_account(raw: str, bik: str) -> str:
     """A settlement account (20 digits) checked against the bank's BIK control key."""
     value = _digits(raw)
-    if not re.fullmatch(r"\d{20}", value):
+    if not re.fullmatch(r"[0-9]{20}", value):
         raise ValueError(_("Неверный расчётный счёт: 20 цифр"))
     if bik:
         key = bik[-3:] + value
