@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from voronka.activities import task_selectors as selectors
 from voronka.activities import tasks_services as services
@@ -90,9 +90,9 @@ def list_tasks(
 
 
 @tasks_router.post("", response={201: TaskOut, **ERRORS})
-def create_task(request: HttpRequest, payload: TaskIn) -> tuple[int, dict[str, Any]]:
+def create_task(request: HttpRequest, payload: TaskIn) -> Status[dict[str, Any]]:
     task = services.task_create(actor=_actor(request), data=payload.dict(exclude_unset=True))
-    return 201, task_out(selectors.task_get(user=request.user, task_id=task.pk))
+    return Status(201, task_out(selectors.task_get(user=request.user, task_id=task.pk)))
 
 
 @tasks_router.get("/{task_id}", response={200: TaskOut, **ERRORS})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from voronka.contacts import selectors, services
 from voronka.contacts.models import Company, Contact
@@ -98,9 +98,9 @@ def list_companies(
 
 
 @companies_router.post("", response={201: CompanyOut, **ERRORS})
-def create_company(request: HttpRequest, payload: CompanyIn) -> tuple[int, dict[str, Any]]:
+def create_company(request: HttpRequest, payload: CompanyIn) -> Status[dict[str, Any]]:
     company = services.company_create(actor=_actor(request), data=_clean_payload(payload, patch=False))
-    return 201, company_out(selectors.company_get(user=request.user, company_id=company.pk))
+    return Status(201, company_out(selectors.company_get(user=request.user, company_id=company.pk)))
 
 
 @companies_router.get("/{company_id}", response={200: CompanyOut, **ERRORS})
@@ -116,11 +116,11 @@ def update_company(request: HttpRequest, company_id: int, payload: CompanyPatch)
 
 
 @companies_router.delete("/{company_id}", response={204: None, **ERRORS})
-def delete_company(request: HttpRequest, company_id: int) -> tuple[int, None]:
+def delete_company(request: HttpRequest, company_id: int) -> Status[None]:
     company = selectors.company_get(user=request.user, company_id=company_id)
     require_flag(request.user, "can_delete")
     services.company_delete(company=company, actor=_actor(request))
-    return 204, None
+    return Status(204, None)
 
 
 @contacts_router.get("", response={200: ContactListOut, **ERRORS})
@@ -137,9 +137,9 @@ def list_contacts(
 
 
 @contacts_router.post("", response={201: ContactOut, **ERRORS})
-def create_contact(request: HttpRequest, payload: ContactIn) -> tuple[int, dict[str, Any]]:
+def create_contact(request: HttpRequest, payload: ContactIn) -> Status[dict[str, Any]]:
     contact = services.contact_create(actor=_actor(request), data=_clean_payload(payload, patch=False))
-    return 201, contact_out(selectors.contact_get(user=request.user, contact_id=contact.pk))
+    return Status(201, contact_out(selectors.contact_get(user=request.user, contact_id=contact.pk)))
 
 
 @contacts_router.get("/{contact_id}", response={200: ContactOut, **ERRORS})
@@ -155,8 +155,8 @@ def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch)
 
 
 @contacts_router.delete("/{contact_id}", response={204: None, **ERRORS})
-def delete_contact(request: HttpRequest, contact_id: int) -> tuple[int, None]:
+def delete_contact(request: HttpRequest, contact_id: int) -> Status[None]:
     contact = selectors.contact_get(user=request.user, contact_id=contact_id)
     require_flag(request.user, "can_delete")
     services.contact_delete(contact=contact, actor=_actor(request))
-    return 204, None
+    return Status(204, None)

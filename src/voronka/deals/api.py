@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Router, Status
 
 from voronka.activities.selectors import object_timeline
 from voronka.deals import selectors, services
@@ -64,10 +64,10 @@ def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @pipelines_router.post("", response={201: PipelineOut, **ERRORS})
-def create_pipeline(request: HttpRequest, payload: PipelineIn) -> tuple[int, dict[str, Any]]:
+def create_pipeline(request: HttpRequest, payload: PipelineIn) -> Status[dict[str, Any]]:
     require_flag(request.user, "can_configure")
     pipeline = services.pipeline_create(actor=_actor(request), name=payload.name)
-    return 201, _pipeline_out(selectors.pipeline_get(pipeline.pk))
+    return Status(201, _pipeline_out(selectors.pipeline_get(pipeline.pk)))
 
 
 @pipelines_router.get("/loss-reasons", response=list[LossReasonOut])
@@ -89,7 +89,7 @@ def list_custom_fields(request: HttpRequest, entity: str | None = None) -> Any:
 @pipelines_router.post("/custom-fields", response={201: CustomFieldOut, **ERRORS})
 def create_custom_field(request: HttpRequest, payload: CustomFieldIn) -> Any:
     require_flag(request.user, "can_configure")
-    return 201, services.custom_field_create(actor=_actor(request), data=payload.dict())
+    return Status(201, services.custom_field_create(actor=_actor(request), data=payload.dict()))
 
 
 @pipelines_router.get("/{pipeline_id}", response={200: PipelineOut, **ERRORS})
@@ -106,11 +106,11 @@ def rename_pipeline(request: HttpRequest, pipeline_id: int, payload: PipelineIn)
 
 
 @pipelines_router.post("/{pipeline_id}/stages", response={201: StageOut, **ERRORS})
-def create_stage(request: HttpRequest, pipeline_id: int, payload: StageIn) -> tuple[int, dict[str, Any]]:
+def create_stage(request: HttpRequest, pipeline_id: int, payload: StageIn) -> Status[dict[str, Any]]:
     require_flag(request.user, "can_configure")
     pipeline = selectors.pipeline_get(pipeline_id)
     stage = services.stage_create(pipeline=pipeline, actor=_actor(request), data=payload.dict())
-    return 201, _stage_out(stage)
+    return Status(201, _stage_out(stage))
 
 
 def _stage_or_404(pipeline_id: int, stage_id: int) -> Stage:
@@ -129,10 +129,10 @@ def update_stage(request: HttpRequest, pipeline_id: int, stage_id: int, payload:
 
 
 @pipelines_router.delete("/{pipeline_id}/stages/{stage_id}", response={204: None, **ERRORS})
-def delete_stage(request: HttpRequest, pipeline_id: int, stage_id: int) -> tuple[int, None]:
+def delete_stage(request: HttpRequest, pipeline_id: int, stage_id: int) -> Status[None]:
     require_flag(request.user, "can_configure")
     services.stage_delete(stage=_stage_or_404(pipeline_id, stage_id), actor=_actor(request))
-    return 204, None
+    return Status(204, None)
 
 
 # --- deals -----------------------------------------------------------------------------------
@@ -220,11 +220,11 @@ def list_deals(
 
 
 @deals_router.post("", response={201: DealOut, **ERRORS})
-def create_deal(request: HttpRequest, payload: DealIn) -> tuple[int, dict[str, Any]]:
+def create_deal(request: HttpRequest, payload: DealIn) -> Status[dict[str, Any]]:
     data = payload.dict(exclude_unset=True)
     data = {k: v for k, v in data.items() if v is not None or k in ("custom",)}
     deal = services.deal_create(actor=_actor(request), data=data)
-    return 201, deal_out(selectors.deal_get(user=request.user, deal_id=deal.pk))
+    return Status(201, deal_out(selectors.deal_get(user=request.user, deal_id=deal.pk)))
 
 
 @deals_router.get("/{deal_id}", response={200: DealOut, **ERRORS})
@@ -253,11 +253,11 @@ def update_deal(request: HttpRequest, deal_id: int, payload: DealPatch) -> dict[
 
 
 @deals_router.delete("/{deal_id}", response={204: None, **ERRORS})
-def delete_deal(request: HttpRequest, deal_id: int) -> tuple[int, None]:
+def delete_deal(request: HttpRequest, deal_id: int) -> Status[None]:
     deal = selectors.deal_get(user=request.user, deal_id=deal_id)
     require_flag(request.user, "can_delete")
     services.deal_delete(deal=deal, actor=_actor(request))
-    return 204, None
+    return Status(204, None)
 
 
 @deals_router.post("/{deal_id}/move", response={200: DealOut, **ERRORS})
