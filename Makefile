@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export VORONKA_DATA_DIR ?= $(CURDIR)/var
+export VORONKA_BASE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test setup setup-dev assets messages sysdeps serve worker bench battery lint clean
 

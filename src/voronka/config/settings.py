@@ -229,8 +229,10 @@ EMAIL_BACKEND = env_str(
     "VORONKA_EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
     if "VORONKA_SMTP_HOST" in __import__("os").environ
-    else "django.core.mail.backends.console.EmailBackend",
+    else "django.core.mail.backends.filebased.EmailBackend",
 )
+# Without an SMTP server (development, the demo) e-mails are written to files here.
+EMAIL_FILE_PATH = DATA_DIR / "outbox"
 
 LOGGING = {
     "version": 1,
