@@ -45,13 +45,22 @@ def _actor(request: HttpRequest) -> Actor:
 def task_out(task: Task) -> dict[str, Any]:
     now = clock.now()
     return {
-        "id": task.pk, "type": task.type, "responsible": task.responsible_id,
-        "responsible_name": task.responsible.display_name, "deadline": task.deadline,
-        "comment": task.comment, "status": task.status, "result": task.result,
-        "deal": task.deal_id, "contact": task.contact_id, "company": task.company_id,
+        "id": task.pk,
+        "type": task.type,
+        "responsible": task.responsible_id,
+        "responsible_name": task.responsible.display_name,
+        "deadline": task.deadline,
+        "comment": task.comment,
+        "status": task.status,
+        "result": task.result,
+        "deal": task.deal_id,
+        "contact": task.contact_id,
+        "company": task.company_id,
         "overdue": task.status == TaskStatus.OPEN and task.deadline < now,
-        "created_by": task.created_by_id, "created_at": task.created_at,
-        "completed_at": task.completed_at, "version": task.version,
+        "created_by": task.created_by_id,
+        "created_at": task.created_at,
+        "completed_at": task.completed_at,
+        "version": task.version,
     }
 
 
@@ -60,7 +69,12 @@ def _cursor(raw: str | None) -> tuple[str, int] | None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)):
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and isinstance(value[0], str)
+            and isinstance(value[1], int)
+        ):
             raise ValueError
         import datetime as dt
 
@@ -70,22 +84,38 @@ def _cursor(raw: str | None) -> tuple[str, int] | None:
         raise ValidationError({"cursor": "invalid cursor"}) from None
 
 
-@tasks_router.get("", response={200: TaskListOut, **ERRORS}, summary="Tasks visible to the caller, by deadline")
+@tasks_router.get(
+    "", response={200: TaskListOut, **ERRORS}, summary="Tasks visible to the caller, by deadline"
+)
 def list_tasks(
-    request: HttpRequest, deal: int | None = None, contact: int | None = None, company: int | None = None,
-    responsible: int | None = None, status: str | None = None, overdue: bool | None = None,
-    type: str | None = None, deadline_from: str | None = None, deadline_to: str | None = None,
-    limit: int = 50, cursor: str | None = None,
+    request: HttpRequest,
+    deal: int | None = None,
+    contact: int | None = None,
+    company: int | None = None,
+    responsible: int | None = None,
+    status: str | None = None,
+    overdue: bool | None = None,
+    type: str | None = None,
+    deadline_from: str | None = None,
+    deadline_to: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     if limit < 1 or limit > 200:
         raise ValidationError({"limit": "1..200"})
     filters = selectors.TaskFilter.from_params(request.GET)
-    rows = selectors.task_list(user=request.user, filters=filters, limit=limit, after=_cursor(cursor))
+    rows = selectors.task_list(
+        user=request.user, filters=filters, limit=limit, after=_cursor(cursor)
+    )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = base64.urlsafe_b64encode(json.dumps([last.deadline.isoformat(), last.pk]).encode()).decode().rstrip("=")
+        next_cursor = (
+            base64.urlsafe_b64encode(json.dumps([last.deadline.isoformat(), last.pk]).encode())
+            .decode()
+            .rstrip("=")
+        )
     return {"items": [task_out(t) for t in rows], "next_cursor": next_cursor}
 
 
@@ -116,7 +146,11 @@ def complete_task(request: HttpRequest, task_id: int, payload: TaskCompleteIn) -
     task = selectors.task_get(user=request.user, task_id=task_id)
     next_data = payload.next_task.dict() if payload.next_task else None
     done, created = services.task_complete(
-        task=task, actor=_actor(request), result=payload.result, version=payload.version, next_task=next_data
+        task=task,
+        actor=_actor(request),
+        result=payload.result,
+        version=payload.version,
+        next_task=next_data,
     )
     deal = done.deal
     if deal is not None:
@@ -130,10 +164,16 @@ def complete_task(request: HttpRequest, task_id: int, payload: TaskCompleteIn) -
 
 
 @tasks_router.post("/{task_id}/reschedule", response={200: TaskOut, **ERRORS})
-def reschedule_task(request: HttpRequest, task_id: int, payload: TaskRescheduleIn) -> dict[str, Any]:
+def reschedule_task(
+    request: HttpRequest, task_id: int, payload: TaskRescheduleIn
+) -> dict[str, Any]:
     task = selectors.task_get(user=request.user, task_id=task_id)
     services.task_reschedule(
-        task=task, actor=_actor(request), deadline=payload.deadline, reason=payload.reason, version=payload.version
+        task=task,
+        actor=_actor(request),
+        deadline=payload.deadline,
+        reason=payload.reason,
+        version=payload.version,
     )
     return task_out(selectors.task_get(user=request.user, task_id=task_id))
 
@@ -144,23 +184,38 @@ def task_history(request: HttpRequest, task_id: int) -> list[dict[str, Any]]:
     return selectors.task_history(task=task)
 
 
-@me_router.get("/counters", response={200: CountersOut, **ERRORS}, summary="Red badges within the caller's scope")
+@me_router.get(
+    "/counters",
+    response={200: CountersOut, **ERRORS},
+    summary="Red badges within the caller's scope",
+)
 def my_counters(request: HttpRequest) -> dict[str, Any]:
     data = selectors.counters_for(user=request.user)
-    data["unread_notifications"] = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
+    data["unread_notifications"] = Notification.objects.filter(
+        user=request.user, read_at__isnull=True
+    ).count()
     return data
 
 
 @me_router.get("/notifications", response={200: list[NotificationOut], **ERRORS})
-def my_notifications(request: HttpRequest, unread: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+def my_notifications(
+    request: HttpRequest, unread: bool = False, limit: int = 50
+) -> list[dict[str, Any]]:
     if limit < 1 or limit > 200:
         raise ValidationError({"limit": "1..200"})
     qs = Notification.objects.filter(user=request.user)
     if unread:
         qs = qs.filter(read_at__isnull=True)
     return [
-        {"id": n.pk, "kind": n.kind, "text": n.text, "task": n.task_id, "deal": n.deal_id,
-         "created_at": n.created_at, "read": n.read_at is not None}
+        {
+            "id": n.pk,
+            "kind": n.kind,
+            "text": n.text,
+            "task": n.task_id,
+            "deal": n.deal_id,
+            "created_at": n.created_at,
+            "read": n.read_at is not None,
+        }
         for n in qs.order_by("-created_at", "-id")[:limit]
     ]
 
@@ -170,19 +225,36 @@ def read_notifications(request: HttpRequest, payload: NotificationsReadIn) -> di
     return {"marked": services.notifications_mark_read(user=request.user, ids=payload.ids)}
 
 
-@control_router.get("", response={200: ControlOut, **ERRORS}, summary="The head of sales' control table")
+@control_router.get(
+    "", response={200: ControlOut, **ERRORS}, summary="The head of sales' control table"
+)
 def control(request: HttpRequest, department: int | None = None) -> dict[str, Any]:
     rows = selectors.control_table(user=request.user, department_id=department)
     out = [
         {
-            "user": r.user.pk, "user_name": r.user.display_name,
+            "user": r.user.pk,
+            "user_name": r.user.display_name,
             "department": r.user.department.name if r.user.department else "",
-            "open_deals": r.open_deals, "deals_without_task": r.deals_without_task,
-            "overdue_tasks": r.overdue_tasks, "oldest_overdue": r.oldest_overdue,
-            "deals_over_sla": r.deals_over_sla, "tasks_today": r.tasks_today,
+            "open_deals": r.open_deals,
+            "deals_without_task": r.deals_without_task,
+            "overdue_tasks": r.overdue_tasks,
+            "oldest_overdue": r.oldest_overdue,
+            "deals_over_sla": r.deals_over_sla,
+            "tasks_today": r.tasks_today,
             "tasks_done_today": r.tasks_done_today,
         }
         for r in rows
     ]
-    keys = ["open_deals", "deals_without_task", "overdue_tasks", "deals_over_sla", "tasks_today", "tasks_done_today"]
-    return {"department": department, "rows": out, "totals": {k: sum(r[k] for r in out) for k in keys}}
+    keys = [
+        "open_deals",
+        "deals_without_task",
+        "overdue_tasks",
+        "deals_over_sla",
+        "tasks_today",
+        "tasks_done_today",
+    ]
+    return {
+        "department": department,
+        "rows": out,
+        "totals": {k: sum(r[k] for r in out) for k in keys},
+    }

@@ -7,10 +7,11 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.activities.models import NotificationKind, Task, TaskStatus
+from voronka.activities.models import Notification, NotificationKind, Task, TaskStatus
 from voronka.activities.tasks_services import _notify
 from voronka.identity.models import Department, User
 from voronka.kernel import clock
@@ -34,8 +35,24 @@ def overdue_tasks_sweep(*, now: dt.datetime | None = None, batch: int = 2000) ->
     now = now or clock.now()
     grace = dt.timedelta(hours=settings.VORONKA_OVERDUE_HEAD_GRACE_HOURS)
     sent = 0
+    # Only tasks still owed a notification for their current deadline (one made after the
+    # deadline passed): without this, the oldest `batch` overdue tasks filled every batch and the
+    # newer ones were never notified.
+    notified = Notification.objects.filter(
+        task=OuterRef("pk"), created_at__gte=OuterRef("deadline")
+    )
+    owed = (
+        Q(deadline__gte=now - SWEEP_WINDOW)
+        & ~Exists(notified.filter(kind=NotificationKind.TASK_OVERDUE))
+    ) | (
+        Q(deadline__lte=now - grace)
+        & ~Exists(notified.filter(kind=NotificationKind.TASK_OVERDUE_HEAD))
+    )
     tasks = (
-        Task.objects.filter(status=TaskStatus.OPEN, deadline__lt=now, deadline__gte=now - SWEEP_WINDOW - grace)
+        Task.objects.filter(
+            status=TaskStatus.OPEN, deadline__lt=now, deadline__gte=now - SWEEP_WINDOW - grace
+        )
+        .filter(owed)
         .select_related("responsible__department__head", "deal")
         .order_by("deadline")[:batch]
     )
@@ -44,16 +61,27 @@ def overdue_tasks_sweep(*, now: dt.datetime | None = None, batch: int = 2000) ->
         local = timezone.localtime(task.deadline).strftime("%d.%m.%Y %H:%M")
         with transaction.atomic():
             if task.deadline >= now - SWEEP_WINDOW and _notify(
-                user=task.responsible, kind=NotificationKind.TASK_OVERDUE, task=task, key=key,
-                text=_("Просрочена задача (срок %(when)s): %(comment)s") % {"when": local, "comment": task.comment[:200]},
+                user=task.responsible,
+                kind=NotificationKind.TASK_OVERDUE,
+                task=task,
+                key=key,
+                text=_("Просрочена задача (срок %(when)s): %(comment)s")
+                % {"when": local, "comment": task.comment[:200]},
             ):
                 sent += 1
             if task.deadline <= now - grace:
                 head = head_of(task.responsible)
                 if head is not None and _notify(
-                    user=head, kind=NotificationKind.TASK_OVERDUE_HEAD, task=task, key=key,
+                    user=head,
+                    kind=NotificationKind.TASK_OVERDUE_HEAD,
+                    task=task,
+                    key=key,
                     text=_("%(user)s просрочил задачу (срок %(when)s): %(comment)s")
-                    % {"user": task.responsible.display_name, "when": local, "comment": task.comment[:200]},
+                    % {
+                        "user": task.responsible.display_name,
+                        "when": local,
+                        "comment": task.comment[:200],
+                    },
                 ):
                     sent += 1
     return sent

@@ -48,22 +48,51 @@ class TimelineItem:
 
 
 FIELD_LABELS = {
-    "title": "Название", "amount": "Сумма", "currency": "Валюта", "responsible": "Ответственный",
-    "company": "Компания", "contacts": "Контакты", "comment": "Комментарий", "source": "Источник",
-    "name": "Название", "type": "Тип", "inn": "ИНН", "kpp": "КПП", "ogrn": "ОГРН",
-    "bank_bik": "БИК", "bank_account": "Расчётный счёт", "phone": "Телефон", "email": "E-mail",
-    "phones": "Телефоны", "emails": "E-mail", "addresses": "Адреса", "birthday": "День рождения",
-    "first_name": "Имя", "last_name": "Фамилия", "loss_reason": "Причина отказа",
-    "task": "Задача", "task_deadline": "Срок задачи", "reason": "Причина", "deadline": "Срок",
-    "status": "Статус", "result": "Результат", "middle_name": "Отчество", "position": "Должность",
+    "title": "Название",
+    "amount": "Сумма",
+    "currency": "Валюта",
+    "responsible": "Ответственный",
+    "company": "Компания",
+    "contacts": "Контакты",
+    "comment": "Комментарий",
+    "source": "Источник",
+    "name": "Название",
+    "type": "Тип",
+    "inn": "ИНН",
+    "kpp": "КПП",
+    "ogrn": "ОГРН",
+    "bank_bik": "БИК",
+    "bank_account": "Расчётный счёт",
+    "phone": "Телефон",
+    "email": "E-mail",
+    "phones": "Телефоны",
+    "emails": "E-mail",
+    "addresses": "Адреса",
+    "birthday": "День рождения",
+    "first_name": "Имя",
+    "last_name": "Фамилия",
+    "loss_reason": "Причина отказа",
+    "task": "Задача",
+    "task_deadline": "Срок задачи",
+    "reason": "Причина",
+    "deadline": "Срок",
+    "status": "Статус",
+    "result": "Результат",
+    "middle_name": "Отчество",
+    "position": "Должность",
 }
 KIND_TITLES = {
-    "task_created": "Поставлена задача", "task_completed": "Задача выполнена",
-    "task_rescheduled": "Срок задачи перенесён", "updated": "Изменения", "deleted": "Удалено",
+    "task_created": "Поставлена задача",
+    "task_completed": "Задача выполнена",
+    "task_rescheduled": "Срок задачи перенесён",
+    "updated": "Изменения",
+    "deleted": "Удалено",
 }
 
 
-def _expand_changes(changes: dict[str, Any], users: dict[int, User], fields: dict[str, str]) -> list[dict[str, Any]]:
+def _expand_changes(
+    changes: dict[str, Any], users: dict[int, User], fields: dict[str, str]
+) -> list[dict[str, Any]]:
     from django.utils.translation import gettext as _
 
     rows = []
@@ -71,11 +100,22 @@ def _expand_changes(changes: dict[str, Any], users: dict[int, User], fields: dic
         if key == "stage":
             continue
         old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
-        if key == "custom" and isinstance(old, dict | type(None)) and isinstance(new, dict | type(None)):
+        if (
+            key == "custom"
+            and isinstance(old, dict | type(None))
+            and isinstance(new, dict | type(None))
+        ):
             old, new = old or {}, new or {}
             for ckey in sorted(set(old) | set(new)):
                 if old.get(ckey) != new.get(ckey):
-                    rows.append({"field": ckey, "label": fields.get(ckey, ckey), "old": old.get(ckey), "new": new.get(ckey)})
+                    rows.append(
+                        {
+                            "field": ckey,
+                            "label": fields.get(ckey, ckey),
+                            "old": old.get(ckey),
+                            "new": new.get(ckey),
+                        }
+                    )
             continue
         if key == "responsible":
             old = users[old].display_name if old in users else old
@@ -84,7 +124,9 @@ def _expand_changes(changes: dict[str, Any], users: dict[int, User], fields: dic
     return rows
 
 
-def object_timeline(*, object_type: str, object_id: int, stage_changes: Any = None) -> list[TimelineItem]:
+def object_timeline(
+    *, object_type: str, object_id: int, stage_changes: Any = None
+) -> list[TimelineItem]:
     """Newest first. `stage_changes` (a queryset of StageChange) is passed by the deals side."""
     audits = list(
         AuditEntry.objects.filter(object_type=object_type, object_id=object_id)
@@ -111,13 +153,22 @@ def object_timeline(*, object_type: str, object_id: int, stage_changes: Any = No
         kind = "updated" if entry.action == "stage_changed" else entry.action
         items.append(
             TimelineItem(
-                kind=kind, at=entry.at, user=entry.actor_user, actor_kind=entry.actor_kind,
+                kind=kind,
+                at=entry.at,
+                user=entry.actor_user,
+                actor_kind=entry.actor_kind,
                 changes=changes if entry.action != "created" else [],
             )
         )
     for comment in comments:
         items.append(
-            TimelineItem(kind="comment", at=comment.created_at, user=comment.author, actor_kind="user", text=comment.text)
+            TimelineItem(
+                kind="comment",
+                at=comment.created_at,
+                user=comment.author,
+                actor_kind="user",
+                text=comment.text,
+            )
         )
     if stage_changes is not None:
         for change in stage_changes.select_related("from_stage", "to_stage", "by")[:500]:
@@ -125,8 +176,12 @@ def object_timeline(*, object_type: str, object_id: int, stage_changes: Any = No
                 continue  # the creation row says it
             items.append(
                 TimelineItem(
-                    kind="stage", at=change.at, user=change.by, actor_kind=change.actor_kind,
-                    from_stage=change.from_stage, to_stage=change.to_stage,
+                    kind="stage",
+                    at=change.at,
+                    user=change.by,
+                    actor_kind=change.actor_kind,
+                    from_stage=change.from_stage,
+                    to_stage=change.to_stage,
                     seconds_in_from=change.seconds_in_from,
                 )
             )

@@ -23,5 +23,10 @@ def comment_add(*, obj: models.Model, actor: Actor, text: str) -> Comment:
     comment = Comment.objects.create(
         object_type=obj._meta.model_name, object_id=obj.pk, text=cleaned, author=actor.user
     )
-    emit(name=f"{obj._meta.model_name}.commented", obj=obj, actor=actor, payload={"comment": comment.pk})
+    emit(
+        name=f"{obj._meta.model_name}.commented",
+        obj=obj,
+        actor=actor,
+        payload={"comment": comment.pk},
+    )
     return comment

@@ -57,7 +57,9 @@ def parse_deadline(raw: Any, *, field: str = "deadline") -> dt.datetime:
         raise ValidationError({field: _("Ожидается дата и время, например 2026-11-23T15:00")})
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
-    if not (dt.datetime(2000, 1, 1, tzinfo=dt.UTC) <= value <= dt.datetime(2100, 1, 1, tzinfo=dt.UTC)):
+    if not (
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC) <= value <= dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    ):
         raise ValidationError({field: _("Дата вне допустимого диапазона")})
     return value.astimezone(dt.UTC)
 
@@ -94,7 +96,11 @@ def _track_task(task: Task, sign: int) -> None:
     if task.status == TaskStatus.OPEN:
         upsert_add(
             TaskDayCounter,
-            {"responsible": task.responsible_id, "link": task.link, "day": local_day(task.deadline)},
+            {
+                "responsible": task.responsible_id,
+                "link": task.link,
+                "day": local_day(task.deadline),
+            },
             sign,
         )
 
@@ -106,9 +112,9 @@ def _refresh_deal(deal_id: int | None, delta: int) -> None:
     deal = Deal.objects.select_for_update().get(pk=deal_id)
     before = deal.open_tasks
     after = max(0, before + delta)
-    next_deadline = (
-        Task.objects.filter(deal_id=deal_id, status=TaskStatus.OPEN).aggregate(m=Min("deadline"))["m"]
-    )
+    next_deadline = Task.objects.filter(deal_id=deal_id, status=TaskStatus.OPEN).aggregate(
+        m=Min("deadline")
+    )["m"]
     Deal.objects.filter(pk=deal_id).update(open_tasks=after, next_task_deadline=next_deadline)
     deal.open_tasks = after
     track_task_count_change(deal, before, after)
@@ -121,7 +127,12 @@ def _notify(*, user: User, kind: str, task: Task, text: str, key: str = "") -> N
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin loses on the unique key
             notification = Notification.objects.create(
-                user=user, kind=kind, task=task, deal_id=task.deal_id, text=text[:500], dedup_key=key
+                user=user,
+                kind=kind,
+                task=task,
+                deal_id=task.deal_id,
+                text=text[:500],
+                dedup_key=key,
             )
     except IntegrityError:
         return None
@@ -178,12 +189,20 @@ def task_create(*, actor: Actor, data: Mapping[str, Any]) -> Task:
     _refresh_deal(task.deal_id, +1)
     audit(actor=actor, obj=task, action="created", changes=diff({}, _snapshot(task)))
     if deal is not None:
-        audit(actor=actor, obj=deal, action="task_created",
-              changes={"task": [None, f"{task.get_type_display()}: {task.comment[:100]}"]})
+        audit(
+            actor=actor,
+            obj=deal,
+            action="task_created",
+            changes={"task": [None, f"{task.get_type_display()}: {task.comment[:100]}"]},
+        )
     emit(name="task.created", obj=task, actor=actor, payload=_payload(task))
     if actor.user is None or task.responsible_id != actor.user_id:
-        _notify(user=task.responsible, kind=NotificationKind.TASK_ASSIGNED, task=task,
-                text=_("Новая задача: %(comment)s") % {"comment": task.comment[:200]})
+        _notify(
+            user=task.responsible,
+            kind=NotificationKind.TASK_ASSIGNED,
+            task=task,
+            text=_("Новая задача: %(comment)s") % {"comment": task.comment[:200]},
+        )
     return task
 
 
@@ -201,15 +220,25 @@ def _task_responsible(actor: Actor, raw: Any) -> User:
 
 def _snapshot(task: Task) -> dict[str, Any]:
     return {
-        "type": task.type, "responsible": task.responsible_id, "deadline": task.deadline,
-        "comment": task.comment, "status": task.status, "deal": task.deal_id,
-        "contact": task.contact_id, "company": task.company_id,
+        "type": task.type,
+        "responsible": task.responsible_id,
+        "deadline": task.deadline,
+        "comment": task.comment,
+        "status": task.status,
+        "deal": task.deal_id,
+        "contact": task.contact_id,
+        "company": task.company_id,
     }
 
 
 def _payload(task: Task) -> dict[str, Any]:
-    return {"responsible": task.responsible_id, "deadline": task.deadline, "deal": task.deal_id,
-            "type": task.type, "status": task.status}
+    return {
+        "responsible": task.responsible_id,
+        "deadline": task.deadline,
+        "deal": task.deal_id,
+        "type": task.type,
+        "status": task.status,
+    }
 
 
 def task_get_for_write(*, actor: Actor, task_id: int) -> Task:
@@ -237,8 +266,14 @@ def _check_version(task: Task, version: Any) -> None:
 
 
 @transaction.atomic
-def task_complete(*, task: Task, actor: Actor, result: Any, version: Any = None,
-                  next_task: Mapping[str, Any] | None = None) -> tuple[Task, Task | None]:
+def task_complete(
+    *,
+    task: Task,
+    actor: Actor,
+    result: Any,
+    version: Any = None,
+    next_task: Mapping[str, Any] | None = None,
+) -> tuple[Task, Task | None]:
     """Complete with a result. Returns (task, next task created in the same transaction)."""
     task = task_get_for_write(actor=actor, task_id=task.pk)
     _check_version(task, version)
@@ -248,15 +283,28 @@ def task_complete(*, task: Task, actor: Actor, result: Any, version: Any = None,
     _track_task(task, -1)
     now = clock.now()
     Task.objects.filter(pk=task.pk).update(
-        status=TaskStatus.DONE, result=text, completed_at=now, completed_by=actor.user,
-        updated_at=now, version=F("version") + 1,
+        status=TaskStatus.DONE,
+        result=text,
+        completed_at=now,
+        completed_by=actor.user,
+        updated_at=now,
+        version=F("version") + 1,
     )
     task.refresh_from_db()
     _refresh_deal(task.deal_id, -1)
-    audit(actor=actor, obj=task, action="completed", changes={"status": ["open", "done"], "result": [None, text]})
+    audit(
+        actor=actor,
+        obj=task,
+        action="completed",
+        changes={"status": ["open", "done"], "result": [None, text]},
+    )
     if task.deal_id:
-        audit(actor=actor, obj=task.deal, action="task_completed",
-              changes={"task": [task.comment[:100], text[:200]]})
+        audit(
+            actor=actor,
+            obj=task.deal,
+            action="task_completed",
+            changes={"task": [task.comment[:100], text[:200]]},
+        )
     emit(name="task.completed", obj=task, actor=actor, payload=_payload(task))
     created = None
     if next_task:
@@ -271,7 +319,9 @@ def task_complete(*, task: Task, actor: Actor, result: Any, version: Any = None,
 
 
 @transaction.atomic
-def task_reschedule(*, task: Task, actor: Actor, deadline: Any, reason: Any, version: Any = None) -> Task:
+def task_reschedule(
+    *, task: Task, actor: Actor, deadline: Any, reason: Any, version: Any = None
+) -> Task:
     task = task_get_for_write(actor=actor, task_id=task.pk)
     _check_version(task, version)
     errors: dict[str, str] = {}
@@ -294,26 +344,41 @@ def task_reschedule(*, task: Task, actor: Actor, deadline: Any, reason: Any, ver
     old_deadline = task.deadline
     _track_task(task, -1)
     now = clock.now()
-    Task.objects.filter(pk=task.pk).update(deadline=new_deadline, updated_at=now, version=F("version") + 1)
+    Task.objects.filter(pk=task.pk).update(
+        deadline=new_deadline, updated_at=now, version=F("version") + 1
+    )
     task.refresh_from_db()
     _track_task(task, +1)
     _refresh_deal(task.deal_id, 0)
     TaskDeadlineChange.objects.create(
-        task=task, old_deadline=old_deadline, new_deadline=new_deadline, reason=reason_text,
-        by=actor.user, actor_kind=str(actor.kind), at=now,
+        task=task,
+        old_deadline=old_deadline,
+        new_deadline=new_deadline,
+        reason=reason_text,
+        by=actor.user,
+        actor_kind=str(actor.kind),
+        at=now,
     )
     changes = {"deadline": [old_deadline, new_deadline], "reason": [None, reason_text]}
     audit(actor=actor, obj=task, action="rescheduled", changes=changes)
     if task.deal_id:
-        audit(actor=actor, obj=task.deal, action="task_rescheduled",
-              changes={"task_deadline": [old_deadline, new_deadline], "reason": [None, reason_text]})
+        audit(
+            actor=actor,
+            obj=task.deal,
+            action="task_rescheduled",
+            changes={"task_deadline": [old_deadline, new_deadline], "reason": [None, reason_text]},
+        )
     emit(name="task.rescheduled", obj=task, actor=actor, payload=_payload(task))
     if actor.user_id != task.responsible_id:
         local = timezone.localtime(new_deadline)
-        _notify(user=task.responsible, kind=NotificationKind.DEADLINE_MOVED, task=task,
-                key=f"{now.timestamp():.0f}",
-                text=_("Срок задачи перенесён на %(when)s: %(reason)s")
-                % {"when": local.strftime("%d.%m.%Y %H:%M"), "reason": reason_text[:200]})
+        _notify(
+            user=task.responsible,
+            kind=NotificationKind.DEADLINE_MOVED,
+            task=task,
+            key=f"{now.timestamp():.0f}",
+            text=_("Срок задачи перенесён на %(when)s: %(reason)s")
+            % {"when": local.strftime("%d.%m.%Y %H:%M"), "reason": reason_text[:200]},
+        )
     return task
 
 
@@ -327,7 +392,9 @@ def task_update(*, task: Task, actor: Actor, data: Mapping[str, Any]) -> Task:
     if not isinstance(data, Mapping):
         raise ValidationError({"body": _("Ожидается объект")})
     if "deadline" in data:
-        raise ValidationError({"deadline": _("Срок переносится через перенос с причиной (reschedule)")})
+        raise ValidationError(
+            {"deadline": _("Срок переносится через перенос с причиной (reschedule)")}
+        )
     errors: dict[str, str] = {k: _("Поле нельзя изменить") for k in set(data) - TASK_PATCH}
     if errors:
         raise ValidationError(errors)
@@ -358,9 +425,13 @@ def task_update(*, task: Task, actor: Actor, data: Mapping[str, Any]) -> Task:
         audit(actor=actor, obj=task, action="updated", changes=changes)
         emit(name="task.updated", obj=task, actor=actor, payload=_payload(task))
     if reassigned and actor.user_id != task.responsible_id:
-        _notify(user=task.responsible, kind=NotificationKind.TASK_ASSIGNED, task=task,
-                key=f"reassign-{task.version}",
-                text=_("Вам передана задача: %(comment)s") % {"comment": task.comment[:200]})
+        _notify(
+            user=task.responsible,
+            kind=NotificationKind.TASK_ASSIGNED,
+            task=task,
+            key=f"reassign-{task.version}",
+            text=_("Вам передана задача: %(comment)s") % {"comment": task.comment[:200]},
+        )
     return task
 
 

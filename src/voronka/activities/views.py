@@ -44,11 +44,16 @@ def my_day(request: HttpRequest) -> HttpResponse:
     if raw.isdigit():
         responsible = assignable_users(request.user, "task").filter(pk=int(raw)).first()
     day = selectors.my_day(user=request.user, responsible=responsible)
-    return render(request, "activities/my_day.html", {
-        "day": day, "responsible": responsible or request.user,
-        "people": assignable_users(request.user, "task"),
-        "now": clock.now(),
-    })
+    return render(
+        request,
+        "activities/my_day.html",
+        {
+            "day": day,
+            "responsible": responsible or request.user,
+            "people": assignable_users(request.user, "task"),
+            "now": clock.now(),
+        },
+    )
 
 
 def task_list(request: HttpRequest) -> HttpResponse:
@@ -73,11 +78,21 @@ def task_list(request: HttpRequest) -> HttpResponse:
         next_cursor = f"{rows[-1].deadline.isoformat()}|{rows[-1].pk}"
     params = request.GET.copy()
     params.pop("after", None)
-    return render(request, "activities/task_list.html", {
-        "tasks": rows, "filters": filters, "error": error, "next_cursor": next_cursor,
-        "query": params.urlencode(), "people": assignable_users(request.user, "task"),
-        "types": TaskType.choices, "now": clock.now(),
-    }, status=422 if error else 200)
+    return render(
+        request,
+        "activities/task_list.html",
+        {
+            "tasks": rows,
+            "filters": filters,
+            "error": error,
+            "next_cursor": next_cursor,
+            "query": params.urlencode(),
+            "people": assignable_users(request.user, "task"),
+            "types": TaskType.choices,
+            "now": clock.now(),
+        },
+        status=422 if error else 200,
+    )
 
 
 def calendar(request: HttpRequest) -> HttpResponse:
@@ -86,7 +101,9 @@ def calendar(request: HttpRequest) -> HttpResponse:
         view = "week"
     today = local_day(clock.now())
     try:
-        start = dt.date.fromisoformat(request.GET.get("date", "")) if request.GET.get("date") else today
+        start = (
+            dt.date.fromisoformat(request.GET.get("date", "")) if request.GET.get("date") else today
+        )
     except ValueError:
         start = today
     if view == "week":
@@ -94,15 +111,28 @@ def calendar(request: HttpRequest) -> HttpResponse:
     days = 7 if view == "week" else 1
     responsible = request.GET.get("responsible", "")
     data = selectors.calendar_tasks(
-        user=request.user, start=start, days=days, responsible=int(responsible) if responsible.isdigit() else None
+        user=request.user,
+        start=start,
+        days=days,
+        responsible=int(responsible) if responsible.isdigit() else None,
     )
     step = dt.timedelta(days=days)
-    return render(request, "activities/calendar.html", {
-        "view": view, "days": list(data.items()), "start": start, "today": today,
-        "prev": (start - step).isoformat(), "next": (start + step).isoformat(),
-        "people": assignable_users(request.user, "task"), "responsible": responsible,
-        "hours": list(range(8, 21)), "now": clock.now(),
-    })
+    return render(
+        request,
+        "activities/calendar.html",
+        {
+            "view": view,
+            "days": list(data.items()),
+            "start": start,
+            "today": today,
+            "prev": (start - step).isoformat(),
+            "next": (start + step).isoformat(),
+            "people": assignable_users(request.user, "task"),
+            "responsible": responsible,
+            "hours": list(range(8, 21)),
+            "now": clock.now(),
+        },
+    )
 
 
 def control(request: HttpRequest) -> HttpResponse:
@@ -117,12 +147,26 @@ def control(request: HttpRequest) -> HttpResponse:
         return render(request, "web/error.html", {"code": exc.status}, status=_error_status(exc))
     totals = {
         key: sum(getattr(r, key) for r in rows)
-        for key in ("open_deals", "deals_without_task", "overdue_tasks", "deals_over_sla", "tasks_today", "tasks_done_today")
+        for key in (
+            "open_deals",
+            "deals_without_task",
+            "overdue_tasks",
+            "deals_over_sla",
+            "tasks_today",
+            "tasks_done_today",
+        )
     }
-    return render(request, "activities/control.html", {
-        "rows": rows, "departments": departments, "department_id": department_id, "totals": totals,
-        "now": clock.now(),
-    })
+    return render(
+        request,
+        "activities/control.html",
+        {
+            "rows": rows,
+            "departments": departments,
+            "department_id": department_id,
+            "totals": totals,
+            "now": clock.now(),
+        },
+    )
 
 
 def _task_form_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -143,10 +187,14 @@ def task_create(request: HttpRequest) -> HttpResponse:
         try:
             task = services.task_create(actor=_actor(request), data=data)
         except ApplicationError as exc:
-            context = _task_form_context(request, errors=exc.errors, message=exc.message, form=request.POST, initial=data)
+            context = _task_form_context(
+                request, errors=exc.errors, message=exc.message, form=request.POST, initial=data
+            )
             return render(request, "activities/task_form.html", context, status=_error_status(exc))
         messages.success(request, _("Задача поставлена"))
-        target = request.POST.get("next") or (f"/deals/{task.deal_id}/" if task.deal_id else reverse("activities:my-day"))
+        target = request.POST.get("next") or (
+            f"/deals/{task.deal_id}/" if task.deal_id else reverse("activities:my-day")
+        )
         if _is_htmx(request):
             response = HttpResponse(status=204)
             response["HX-Redirect"] = _safe(target)
@@ -165,11 +213,18 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
         task = selectors.task_get(user=request.user, task_id=task_id)
     except ApplicationError:
         return render(request, "web/error.html", {"code": 404}, status=404)
-    return render(request, "activities/task_detail.html", {
-        "task": task, "history": selectors.task_history(task=task), "now": clock.now(),
-        "people": assignable_users(request.user, "task"), "types": TaskType.choices,
-        "is_overdue": task.status == TaskStatus.OPEN and task.deadline < clock.now(),
-    })
+    return render(
+        request,
+        "activities/task_detail.html",
+        {
+            "task": task,
+            "history": selectors.task_history(task=task),
+            "now": clock.now(),
+            "people": assignable_users(request.user, "task"),
+            "types": TaskType.choices,
+            "is_overdue": task.status == TaskStatus.OPEN and task.deadline < clock.now(),
+        },
+    )
 
 
 @require_POST
@@ -180,26 +235,41 @@ def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
         if request.POST.get("next_comment") or request.POST.get("next_deadline_date"):
             next_task = task_data(_prefixed(request.POST, "next_"))
         done, created = services.task_complete(
-            task=task, actor=_actor(request), result=request.POST.get("result", ""),
-            version=request.POST.get("version") or None, next_task=next_task,
+            task=task,
+            actor=_actor(request),
+            result=request.POST.get("result", ""),
+            version=request.POST.get("version") or None,
+            next_task=next_task,
         )
     except ApplicationError as exc:
         if exc.status == 404:
             return render(request, "web/error.html", {"code": 404}, status=404)
         task = selectors.task_get(user=request.user, task_id=task_id)
-        return render(request, "activities/task_detail.html", {
-            "task": task, "history": selectors.task_history(task=task), "now": clock.now(),
-            "people": assignable_users(request.user, "task"), "types": TaskType.choices,
-            "errors": exc.errors, "message": exc.message, "form": request.POST,
-            "show_next": bool(request.POST.get("next_comment")),
-        }, status=_error_status(exc))
+        return render(
+            request,
+            "activities/task_detail.html",
+            {
+                "task": task,
+                "history": selectors.task_history(task=task),
+                "now": clock.now(),
+                "people": assignable_users(request.user, "task"),
+                "types": TaskType.choices,
+                "errors": exc.errors,
+                "message": exc.message,
+                "form": request.POST,
+                "show_next": bool(request.POST.get("next_comment")),
+            },
+            status=_error_status(exc),
+        )
     deal = done.deal
     if deal is not None:
         deal.refresh_from_db(fields=["open_tasks", "status"])
         if deal.status == StageSemantic.OPEN and deal.open_tasks == 0:
             # The last open task of an open deal: ask for the next one right away (decision 0004).
             messages.warning(request, _("У сделки не осталось задач — поставьте следующую"))
-            return redirect(f"{reverse('activities:task-create')}?deal={deal.pk}&next=/deals/{deal.pk}/")
+            return redirect(
+                f"{reverse('activities:task-create')}?deal={deal.pk}&next=/deals/{deal.pk}/"
+            )
     messages.success(request, _("Задача выполнена"))
     return redirect(_safe(request.POST.get("next") or reverse("activities:my-day")))
 
@@ -210,7 +280,7 @@ def _prefixed(post: Any, prefix: str) -> Any:
     result = QueryDict(mutable=True)
     for key in post:
         if key.startswith(prefix):
-            result[key[len(prefix):]] = post[key]
+            result[key[len(prefix) :]] = post[key]
     return result
 
 
@@ -220,36 +290,59 @@ def task_reschedule(request: HttpRequest, task_id: int) -> HttpResponse:
         task = selectors.task_get(user=request.user, task_id=task_id)
         data = task_data(request.POST)
         services.task_reschedule(
-            task=task, actor=_actor(request), deadline=data.get("deadline"),
-            reason=request.POST.get("reason", ""), version=request.POST.get("version") or None,
+            task=task,
+            actor=_actor(request),
+            deadline=data.get("deadline"),
+            reason=request.POST.get("reason", ""),
+            version=request.POST.get("version") or None,
         )
     except ApplicationError as exc:
         if exc.status == 404:
             return render(request, "web/error.html", {"code": 404}, status=404)
         task = selectors.task_get(user=request.user, task_id=task_id)
-        return render(request, "activities/task_detail.html", {
-            "task": task, "history": selectors.task_history(task=task), "now": clock.now(),
-            "people": assignable_users(request.user, "task"), "types": TaskType.choices,
-            "errors": exc.errors, "message": exc.message, "form": request.POST, "show_reschedule": True,
-        }, status=_error_status(exc))
+        return render(
+            request,
+            "activities/task_detail.html",
+            {
+                "task": task,
+                "history": selectors.task_history(task=task),
+                "now": clock.now(),
+                "people": assignable_users(request.user, "task"),
+                "types": TaskType.choices,
+                "errors": exc.errors,
+                "message": exc.message,
+                "form": request.POST,
+                "show_reschedule": True,
+            },
+            status=_error_status(exc),
+        )
     messages.success(request, _("Срок перенесён"))
-    return redirect(_safe(request.POST.get("next") or reverse("activities:task-detail", args=[task_id])))
+    return redirect(
+        _safe(request.POST.get("next") or reverse("activities:task-detail", args=[task_id]))
+    )
 
 
 @require_POST
 def task_reassign(request: HttpRequest, task_id: int) -> HttpResponse:
     try:
         task = selectors.task_get(user=request.user, task_id=task_id)
-        services.task_update(task=task, actor=_actor(request), data={
-            "responsible": request.POST.get("responsible", ""), "version": request.POST.get("version") or None,
-        })
+        services.task_update(
+            task=task,
+            actor=_actor(request),
+            data={
+                "responsible": request.POST.get("responsible", ""),
+                "version": request.POST.get("version") or None,
+            },
+        )
     except ApplicationError as exc:
         if exc.status == 404:
             return render(request, "web/error.html", {"code": 404}, status=404)
         messages.error(request, exc.message)
         return redirect(reverse("activities:task-detail", args=[task_id]))
     messages.success(request, _("Задача передана"))
-    return redirect(_safe(request.POST.get("next") or reverse("activities:task-detail", args=[task_id])))
+    return redirect(
+        _safe(request.POST.get("next") or reverse("activities:task-detail", args=[task_id]))
+    )
 
 
 def counters(request: HttpRequest) -> HttpResponse:

@@ -77,7 +77,11 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
     field = next(iter(errors), "body")
     return api.create_response(
         request,
-        {"detail": f"Invalid value: {field}: {errors.get(field, '')}", "code": "validation", "errors": errors},
+        {
+            "detail": f"Invalid value: {field}: {errors.get(field, '')}",
+            "code": "validation",
+            "errors": errors,
+        },
         status=422,
     )
 
@@ -91,7 +95,9 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return api.create_response(request, {"detail": str(exc), "code": "http_error"}, status=exc.status_code)
+    return api.create_response(
+        request, {"detail": str(exc), "code": "http_error"}, status=exc.status_code
+    )
 
 
 def _register_routers() -> None:

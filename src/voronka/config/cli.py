@@ -1,6 +1,6 @@
 """The `voronka` command: a thin front for Django management commands.
 
-    voronka migrate | serve [--port N] | worker | demo | token USERNAME | seed --deals N
+voronka migrate | serve [--port N] | worker | demo | token USERNAME | seed --deals N
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ def main() -> None:
     if command == "serve":
         _serve(rest)
         return
-    aliases = {"worker": "voronka_worker", "demo": "voronka_demo", "token": "voronka_token", "seed": "voronka_seed"}
+    aliases = {
+        "worker": "voronka_worker",
+        "demo": "voronka_demo",
+        "token": "voronka_token",
+        "seed": "voronka_seed",
+    }
     from django.core.management import execute_from_command_line
 
     if command == "worker" and not any(a in rest for a in ("--reload", "--no-reload")):
@@ -38,10 +43,20 @@ def _serve(args: list[str]) -> None:
     os.execvp(
         sys.executable,
         [
-            sys.executable, "-m", "gunicorn", "voronka.config.wsgi:application",
-            "--bind", f"{opts.host}:{opts.port}", "--workers", str(opts.workers),
-            "--access-logfile", "-", "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
-            "--timeout", "60",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "voronka.config.wsgi:application",
+            "--bind",
+            f"{opts.host}:{opts.port}",
+            "--workers",
+            str(opts.workers),
+            "--access-logfile",
+            "-",
+            "--access-logformat",
+            '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
+            "--timeout",
+            "60",
         ],
     )
 

@@ -50,7 +50,9 @@ class RejectNulMiddleware:
             "\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()
         ):
             if request.path.startswith("/api/"):
-                return JsonResponse({"detail": "NUL character in the request", "code": "bad_request"}, status=400)
+                return JsonResponse(
+                    {"detail": "NUL character in the request", "code": "bad_request"}, status=400
+                )
             return HttpResponseBadRequest("NUL character in the request")
         return self.get_response(request)
 
@@ -82,19 +84,25 @@ class TieredAxesHandler(AxesDatabaseHandler):
         ip_limit = int(getattr(settings, "VORONKA_LOGIN_IP_FAILURE_LIMIT", limit) or limit)
         parameters = get_lockout_parameters(request, credentials)
         worst = 0
-        for parameter, attempts in zip(parameters, self.get_user_attempts(request, credentials), strict=True):
+        for parameter, attempts in zip(
+            parameters, self.get_user_attempts(request, credentials), strict=True
+        ):
             count = attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0
             if _is_ip_only(parameter):
                 count = count * limit // max(ip_limit, 1)
             worst = max(worst, count)
         return worst
 
-    def reset_user_attempts(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
+    def reset_user_attempts(
+        self, request: HttpRequest, credentials: dict[str, Any] | None = None
+    ) -> int:
         # A successful login clears that user's failures, not the whole IP's: otherwise one valid
         # account would let a sprayer from the same address start over.
         parameters = get_lockout_parameters(request, credentials)
         count = 0
-        for parameter, attempts in zip(parameters, self.filter_user_attempts(request, credentials), strict=True):
+        for parameter, attempts in zip(
+            parameters, self.filter_user_attempts(request, credentials), strict=True
+        ):
             if not _is_ip_only(parameter):
                 count += attempts.delete()[0]
         return count

@@ -46,26 +46,54 @@ def _limit(limit: int) -> int:
 
 def company_out(c: Company) -> dict[str, Any]:
     return {
-        "id": c.pk, "name": c.name, "type": c.type, "inn": c.inn, "kpp": c.kpp, "ogrn": c.ogrn,
-        "bank_bik": c.bank_bik, "bank_account": c.bank_account, "bank_name": c.bank_name,
-        "phone": c.phone, "email": c.email, "website": c.website, "comment": c.comment,
-        "responsible": c.responsible_id, "custom": c.custom,
-        "addresses": [{"kind": a.kind, "text": a.text, "postal_code": a.postal_code} for a in c.addresses.all()],
-        "ltv": str(c.ltv), "last_interaction_at": c.last_interaction_at, "version": c.version,
-        "created_at": c.created_at, "updated_at": c.updated_at,
+        "id": c.pk,
+        "name": c.name,
+        "type": c.type,
+        "inn": c.inn,
+        "kpp": c.kpp,
+        "ogrn": c.ogrn,
+        "bank_bik": c.bank_bik,
+        "bank_account": c.bank_account,
+        "bank_name": c.bank_name,
+        "phone": c.phone,
+        "email": c.email,
+        "website": c.website,
+        "comment": c.comment,
+        "responsible": c.responsible_id,
+        "custom": c.custom,
+        "addresses": [
+            {"kind": a.kind, "text": a.text, "postal_code": a.postal_code}
+            for a in c.addresses.all()
+        ],
+        "ltv": str(c.ltv),
+        "last_interaction_at": c.last_interaction_at,
+        "version": c.version,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
     }
 
 
 def contact_out(c: Contact) -> dict[str, Any]:
     return {
-        "id": c.pk, "company": c.company_id, "company_name": c.company.name,
-        "last_name": c.last_name, "first_name": c.first_name, "middle_name": c.middle_name,
-        "position": c.position, "birthday": c.birthday,
-        "phones": [p.number for p in c.phones.all()], "emails": [e.address for e in c.emails.all()],
-        "messengers": c.messengers, "consent_calls": c.consent_calls,
-        "consent_mailing": c.consent_mailing, "comment": c.comment,
-        "responsible": c.responsible_id, "custom": c.custom, "version": c.version,
-        "created_at": c.created_at, "updated_at": c.updated_at,
+        "id": c.pk,
+        "company": c.company_id,
+        "company_name": c.company.name,
+        "last_name": c.last_name,
+        "first_name": c.first_name,
+        "middle_name": c.middle_name,
+        "position": c.position,
+        "birthday": c.birthday,
+        "phones": [p.number for p in c.phones.all()],
+        "emails": [e.address for e in c.emails.all()],
+        "messengers": c.messengers,
+        "consent_calls": c.consent_calls,
+        "consent_mailing": c.consent_mailing,
+        "comment": c.comment,
+        "responsible": c.responsible_id,
+        "custom": c.custom,
+        "version": c.version,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
     }
 
 
@@ -75,7 +103,16 @@ def _clean_payload(payload: Any, *, patch: bool) -> dict[str, Any]:
         data["addresses"] = [dict(a) for a in data["addresses"]]
     for key, value in list(data.items()):
         if value is None:
-            if patch and key in ("name", "first_name", "type", "responsible", "company", "addresses", "phones", "emails"):
+            if patch and key in (
+                "name",
+                "first_name",
+                "type",
+                "responsible",
+                "company",
+                "addresses",
+                "phones",
+                "emails",
+            ):
                 raise ValidationError({key: "null"})
             data.pop(key)
     return data
@@ -83,8 +120,12 @@ def _clean_payload(payload: Any, *, patch: bool) -> dict[str, Any]:
 
 @companies_router.get("", response={200: CompanyListOut, **ERRORS})
 def list_companies(
-    request: HttpRequest, q: str | None = None, type: str | None = None,
-    responsible: int | None = None, cursor: int | None = None, limit: int = 50,
+    request: HttpRequest,
+    q: str | None = None,
+    type: str | None = None,
+    responsible: int | None = None,
+    cursor: int | None = None,
+    limit: int = 50,
 ) -> dict[str, Any]:
     limit = _limit(limit)
     rows = selectors.company_list(
@@ -99,7 +140,9 @@ def list_companies(
 
 @companies_router.post("", response={201: CompanyOut, **ERRORS})
 def create_company(request: HttpRequest, payload: CompanyIn) -> Status[dict[str, Any]]:
-    company = services.company_create(actor=_actor(request), data=_clean_payload(payload, patch=False))
+    company = services.company_create(
+        actor=_actor(request), data=_clean_payload(payload, patch=False)
+    )
     return Status(201, company_out(selectors.company_get(user=request.user, company_id=company.pk)))
 
 
@@ -111,7 +154,9 @@ def get_company(request: HttpRequest, company_id: int) -> dict[str, Any]:
 @companies_router.patch("/{company_id}", response={200: CompanyOut, **ERRORS})
 def update_company(request: HttpRequest, company_id: int, payload: CompanyPatch) -> dict[str, Any]:
     company = selectors.company_get(user=request.user, company_id=company_id)
-    services.company_update(company=company, actor=_actor(request), data=_clean_payload(payload, patch=True))
+    services.company_update(
+        company=company, actor=_actor(request), data=_clean_payload(payload, patch=True)
+    )
     return company_out(selectors.company_get(user=request.user, company_id=company_id))
 
 
@@ -125,8 +170,12 @@ def delete_company(request: HttpRequest, company_id: int) -> Status[None]:
 
 @contacts_router.get("", response={200: ContactListOut, **ERRORS})
 def list_contacts(
-    request: HttpRequest, q: str | None = None, company: int | None = None,
-    responsible: int | None = None, cursor: int | None = None, limit: int = 50,
+    request: HttpRequest,
+    q: str | None = None,
+    company: int | None = None,
+    responsible: int | None = None,
+    cursor: int | None = None,
+    limit: int = 50,
 ) -> dict[str, Any]:
     limit = _limit(limit)
     rows = selectors.contact_list(
@@ -138,7 +187,9 @@ def list_contacts(
 
 @contacts_router.post("", response={201: ContactOut, **ERRORS})
 def create_contact(request: HttpRequest, payload: ContactIn) -> Status[dict[str, Any]]:
-    contact = services.contact_create(actor=_actor(request), data=_clean_payload(payload, patch=False))
+    contact = services.contact_create(
+        actor=_actor(request), data=_clean_payload(payload, patch=False)
+    )
     return Status(201, contact_out(selectors.contact_get(user=request.user, contact_id=contact.pk)))
 
 
@@ -150,7 +201,9 @@ def get_contact(request: HttpRequest, contact_id: int) -> dict[str, Any]:
 @contacts_router.patch("/{contact_id}", response={200: ContactOut, **ERRORS})
 def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch) -> dict[str, Any]:
     contact = selectors.contact_get(user=request.user, contact_id=contact_id)
-    services.contact_update(contact=contact, actor=_actor(request), data=_clean_payload(payload, patch=True))
+    services.contact_update(
+        contact=contact, actor=_actor(request), data=_clean_payload(payload, patch=True)
+    )
     return contact_out(selectors.contact_get(user=request.user, contact_id=contact_id))
 
 

@@ -23,8 +23,11 @@ def contacts_visible(user: User) -> QuerySet[Contact]:
 
 def company_get(*, user: User, company_id: int) -> Company:
     company = (
-        companies_visible(user).select_related("responsible").prefetch_related("addresses")
-        .filter(pk=company_id).first()
+        companies_visible(user)
+        .select_related("responsible")
+        .prefetch_related("addresses")
+        .filter(pk=company_id)
+        .first()
     )
     if company is None:
         raise NotFound(_("Компания не найдена"))
@@ -33,8 +36,11 @@ def company_get(*, user: User, company_id: int) -> Company:
 
 def contact_get(*, user: User, contact_id: int) -> Contact:
     contact = (
-        contacts_visible(user).select_related("company", "responsible")
-        .prefetch_related("phones", "emails").filter(pk=contact_id).first()
+        contacts_visible(user)
+        .select_related("company", "responsible")
+        .prefetch_related("phones", "emails")
+        .filter(pk=contact_id)
+        .first()
     )
     if contact is None:
         raise NotFound(_("Контакт не найден"))
@@ -49,8 +55,13 @@ def _check_q(q: str | None) -> str:
 
 
 def company_list(
-    *, user: User, q: str | None = None, type: str | None = None, responsible: int | None = None,
-    after: int | None = None, limit: int = 50,
+    *,
+    user: User,
+    q: str | None = None,
+    type: str | None = None,
+    responsible: int | None = None,
+    after: int | None = None,
+    limit: int = 50,
 ) -> list[Company]:
     qs = companies_visible(user).select_related("responsible")
     q = _check_q(q)
@@ -71,14 +82,25 @@ def company_list(
 
 
 def contact_list(
-    *, user: User, q: str | None = None, company: int | None = None, responsible: int | None = None,
-    after: int | None = None, limit: int = 50,
+    *,
+    user: User,
+    q: str | None = None,
+    company: int | None = None,
+    responsible: int | None = None,
+    after: int | None = None,
+    limit: int = 50,
 ) -> list[Contact]:
-    qs = contacts_visible(user).select_related("company", "responsible").prefetch_related("phones", "emails")
+    qs = (
+        contacts_visible(user)
+        .select_related("company", "responsible")
+        .prefetch_related("phones", "emails")
+    )
     q = _check_q(q)
     if q:
         digits = "".join(ch for ch in q if ch.isdigit())
-        cond = Q(last_name__icontains=q) | Q(first_name__icontains=q) | Q(emails__address__icontains=q)
+        cond = (
+            Q(last_name__icontains=q) | Q(first_name__icontains=q) | Q(emails__address__icontains=q)
+        )
         if len(digits) >= 5:
             cond |= Q(phones__number__contains=digits)
         qs = qs.filter(cond).distinct()

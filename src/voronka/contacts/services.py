@@ -36,21 +36,66 @@ from voronka.kernel.normalize import (
 )
 
 COMPANY_FIELDS = {
-    "name", "type", "inn", "kpp", "ogrn", "bank_bik", "bank_account", "bank_name", "phone",
-    "email", "website", "comment", "responsible", "custom", "addresses", "version",
+    "name",
+    "type",
+    "inn",
+    "kpp",
+    "ogrn",
+    "bank_bik",
+    "bank_account",
+    "bank_name",
+    "phone",
+    "email",
+    "website",
+    "comment",
+    "responsible",
+    "custom",
+    "addresses",
+    "version",
 }
 COMPANY_SCALARS = [
-    "name", "type", "inn", "kpp", "ogrn", "bank_bik", "bank_account", "bank_name", "phone",
-    "email", "website", "comment", "custom",
+    "name",
+    "type",
+    "inn",
+    "kpp",
+    "ogrn",
+    "bank_bik",
+    "bank_account",
+    "bank_name",
+    "phone",
+    "email",
+    "website",
+    "comment",
+    "custom",
 ]
 CONTACT_FIELDS = {
-    "company", "last_name", "first_name", "middle_name", "position", "birthday", "messengers",
-    "consent_calls", "consent_mailing", "comment", "responsible", "custom", "phones", "emails",
+    "company",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "position",
+    "birthday",
+    "messengers",
+    "consent_calls",
+    "consent_mailing",
+    "comment",
+    "responsible",
+    "custom",
+    "phones",
+    "emails",
     "version",
 }
 CONTACT_SCALARS = [
-    "last_name", "first_name", "middle_name", "position", "birthday", "messengers",
-    "consent_calls", "consent_mailing", "comment", "custom",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "position",
+    "birthday",
+    "messengers",
+    "consent_calls",
+    "consent_mailing",
+    "comment",
+    "custom",
 ]
 
 
@@ -163,7 +208,9 @@ def company_update(*, company: Company, actor: Actor, data: Mapping[str, Any]) -
     c = _clean_company(data, company=company)
     if "responsible" in data:
         try:
-            c.cleaned["responsible"] = resolve_responsible(actor.user, "company", data["responsible"])
+            c.cleaned["responsible"] = resolve_responsible(
+                actor.user, "company", data["responsible"]
+            )
         except ValidationError as exc:
             c.errors.update(exc.errors)
     if "custom" in data:
@@ -198,12 +245,25 @@ def company_delete(*, company: Company, actor: Actor) -> None:
         raise ApplicationError(
             _("У компании есть сделки или контакты — сначала перенесите их"), code=ErrorCode.IN_USE
         )
-    audit(actor=actor, obj=company, action="deleted", changes=diff(_snapshot(company, COMPANY_SCALARS), {}))
+    # Open tasks are counted in the maintained task counters: a cascade would leave them behind.
+    if company.tasks.filter(status="open").exists():
+        raise ApplicationError(
+            _("У компании есть открытые задачи — завершите их перед удалением"),
+            code=ErrorCode.IN_USE,
+        )
+    audit(
+        actor=actor,
+        obj=company,
+        action="deleted",
+        changes=diff(_snapshot(company, COMPANY_SCALARS), {}),
+    )
     emit(name="company.deleted", obj=company, actor=actor, payload={"name": company.name})
     company.delete()
 
 
-def family_company_for(*, actor: Actor, last_name: str, first_name: str, responsible: User) -> Company:
+def family_company_for(
+    *, actor: Actor, last_name: str, first_name: str, responsible: User
+) -> Company:
     """A single private person gets a company of type family (seed 002)."""
     name = _("Семья %(name)s") % {"name": last_name or first_name}
     return company_create(
@@ -256,8 +316,10 @@ def _clean_contact(data: Mapping[str, Any], *, contact: Contact | None) -> Field
                 c.cleaned[flag] = data[flag]
     if c.has("messengers"):
         raw = data["messengers"]
-        if not isinstance(raw, Mapping) or len(raw) > 10 or any(
-            not isinstance(v, str) or len(v) > 200 for v in raw.values()
+        if (
+            not isinstance(raw, Mapping)
+            or len(raw) > 10
+            or any(not isinstance(v, str) or len(v) > 200 for v in raw.values())
         ):
             c.error("messengers", _("Ожидается объект {мессенджер: логин}"))
         else:
@@ -299,7 +361,9 @@ def contact_create(*, actor: Actor, data: Mapping[str, Any]) -> Contact:
     c = _clean_contact(data, contact=None)
     responsible = company = None
     try:
-        responsible = resolve_responsible(actor.user, "contact", data.get("responsible", actor.user_id))
+        responsible = resolve_responsible(
+            actor.user, "contact", data.get("responsible", actor.user_id)
+        )
     except ValidationError as exc:
         c.errors.update(exc.errors)
     custom: dict[str, Any] = {}
@@ -323,7 +387,9 @@ def contact_create(*, actor: Actor, data: Mapping[str, Any]) -> Contact:
             first_name=c.cleaned["first_name"],
             responsible=responsible,
         )
-    contact = Contact.objects.create(company=company, responsible=responsible, custom=custom, **c.cleaned)
+    contact = Contact.objects.create(
+        company=company, responsible=responsible, custom=custom, **c.cleaned
+    )
     _set_channels(contact, phones, emails)
     after = _snapshot(contact, CONTACT_SCALARS)
     after.update(company=company.pk, phones=phones, emails=emails)
@@ -339,7 +405,9 @@ def contact_update(*, contact: Contact, actor: Actor, data: Mapping[str, Any]) -
     c = _clean_contact(data, contact=contact)
     if "responsible" in data:
         try:
-            c.cleaned["responsible"] = resolve_responsible(actor.user, "contact", data["responsible"])
+            c.cleaned["responsible"] = resolve_responsible(
+                actor.user, "contact", data["responsible"]
+            )
         except ValidationError as exc:
             c.errors.update(exc.errors)
     if "company" in data:
@@ -382,6 +450,16 @@ def contact_update(*, contact: Contact, actor: Actor, data: Mapping[str, Any]) -
 
 @transaction.atomic
 def contact_delete(*, contact: Contact, actor: Actor) -> None:
-    audit(actor=actor, obj=contact, action="deleted", changes=diff(_snapshot(contact, CONTACT_SCALARS), {}))
+    if contact.tasks.filter(status="open").exists():  # see company_delete
+        raise ApplicationError(
+            _("У контакта есть открытые задачи — завершите их перед удалением"),
+            code=ErrorCode.IN_USE,
+        )
+    audit(
+        actor=actor,
+        obj=contact,
+        action="deleted",
+        changes=diff(_snapshot(contact, CONTACT_SCALARS), {}),
+    )
     emit(name="contact.deleted", obj=contact, actor=actor, payload={"company": contact.company_id})
     contact.delete()

@@ -1,43 +1,84 @@
-"""Company and contact screens: lists with search, cards with timeline, create/edit forms."""
+"""Company and contact screens: lists with search, cards with deals and timeline, create/edit.
+
+Thin: the posted form becomes the plain dict the services take (they validate and normalize
+everything: INN/KPP/OGRN/BIK/account, phones to E.164, e-mails); a refusal re-renders the form
+with the service's messages (422, or 409 when someone else saved the record first). Records are
+loaded through the scoped selectors, so a record outside the user's scope is a 404. The list
+pages answer htmx requests (the search box) with their results partial."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from voronka.activities.selectors import object_timeline
 from voronka.contacts import selectors, services
 from voronka.contacts.models import Company, CompanyAddress, CompanyType, Contact
-from voronka.deals.forms import custom_from_post
+from voronka.deals.forms import custom_from_post, uploaded_files
+from voronka.deals.models import StageSemantic
 from voronka.deals.selectors import deals_visible
 from voronka.identity.scopes import assignable_users
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 from voronka.kernel.customfields import definitions
 from voronka.kernel.errors import ApplicationError, ErrorCode, NotFound, ValidationError
+from voronka.kernel.files import file_store
+from voronka.kernel.models import CustomField, CustomFieldType, StoredFile
 
-COMPANY_TEXT = ["name", "type", "inn", "kpp", "ogrn", "bank_bik", "bank_account", "bank_name", "phone",
-                "email", "website", "comment", "responsible", "version"]
-CONTACT_TEXT = ["company", "last_name", "first_name", "middle_name", "position", "birthday", "comment",
-                "responsible", "version"]
+COMPANY_TEXT = [
+    "name",
+    "type",
+    "inn",
+    "kpp",
+    "ogrn",
+    "bank_bik",
+    "bank_account",
+    "bank_name",
+    "phone",
+    "email",
+    "website",
+    "comment",
+    "responsible",
+    "version",
+]
+CONTACT_TEXT = [
+    "company",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "position",
+    "birthday",
+    "comment",
+    "responsible",
+    "version",
+]
+MESSENGERS = ["telegram", "whatsapp", "vk"]
+PAGE = 50
 
 
 def _actor(request: HttpRequest) -> Actor:
     return Actor.for_user(request.user, request=request)
 
 
+def _htmx_target(request: HttpRequest) -> str:
+    return (
+        request.headers.get("HX-Target", "") if request.headers.get("HX-Request") == "true" else ""
+    )
+
+
 def _not_found(request: HttpRequest) -> HttpResponse:
     return render(request, "web/error.html", {"code": 404}, status=404)
 
 
-def _page(request: HttpRequest, rows: list[Any]) -> tuple[list[Any], int | None]:
-    if len(rows) > 50:
-        return rows[:50], rows[49].pk
+def _page(rows: list[Any]) -> tuple[list[Any], int | None]:
+    if len(rows) > PAGE:
+        return rows[:PAGE], rows[PAGE - 1].pk
     return rows, None
 
 
@@ -46,35 +87,108 @@ def _after(request: HttpRequest) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 18 else None
 
 
+def _with_current(choices: list[Any], current: Any) -> list[Any]:
+    """A select's choices plus the record's current value, which the user may not be able to pick
+    (a deactivated responsible): unchanged values are not sent to the service (see the edit views)."""
+    if current is not None and all(c.pk != current.pk for c in choices):
+        return [*choices, current]
+    return choices
+
+
+def _drop_unchanged(data: dict[str, Any], **current: Any) -> None:
+    """Relations sent back unchanged are not passed to the service, so a value the user could
+    not pick (another manager's company, a deactivated responsible) is kept, not re-validated."""
+    for key, value in current.items():
+        if data.get(key) == str(value):
+            data.pop(key)
+
+
+def _fields(entity: str) -> list[CustomField]:
+    return list(definitions(entity).values())
+
+
+def _files(record: Any, fields: list[CustomField]) -> dict[int, StoredFile]:
+    ids = [
+        record.custom.get(f.key)
+        for f in fields
+        if f.type == CustomFieldType.FILE and record and record.custom.get(f.key)
+    ]
+    return {f.pk: f for f in StoredFile.objects.filter(pk__in=ids)} if ids else {}
+
+
+def _store_uploads(
+    request: HttpRequest, entity: str, fields: list[CustomField], values: dict[str, Any]
+) -> None:
+    for key, upload in uploaded_files(fields, request.FILES).items():
+        values[key] = file_store(
+            upload=upload, entity=entity, actor=_actor(request), field=f"custom.{key}"
+        ).pk
+
+
+# --- lists ---------------------------------------------------------------------------------------
+
+
+@require_GET
 def company_list(request: HttpRequest) -> HttpResponse:
     error = None
     ctype = request.GET.get("type") or None
+    if ctype not in (None, *CompanyType.values):
+        ctype = None
     try:
-        rows = selectors.company_list(user=request.user, q=request.GET.get("q"), type=ctype, after=_after(request), limit=50)
+        rows = selectors.company_list(
+            user=request.user, q=request.GET.get("q"), type=ctype, after=_after(request), limit=PAGE
+        )
     except ValidationError as exc:
         rows, error = [], exc
-    rows, next_after = _page(request, rows)
+    rows, next_after = _page(rows)
     params = request.GET.copy()
     params.pop("after", None)
-    return render(request, "contacts/company_list.html", {
-        "companies": rows, "next_after": next_after, "query": params.urlencode(), "error": error,
-        "types": CompanyType.choices, "type": ctype, "q": request.GET.get("q", ""),
-    }, status=422 if error else 200)
+    type_params = params.copy()
+    type_params.pop("type", None)
+    context = {
+        "companies": rows,
+        "next_after": next_after,
+        "query": params.urlencode(),
+        "error": error,
+        "types": CompanyType.choices,
+        "type": ctype,
+        "q": request.GET.get("q", ""),
+        "type_query": type_params.urlencode(),
+        "is_first": _after(request) is None,
+    }
+    status = 422 if error else 200
+    if _htmx_target(request) == "company-results":
+        return render(request, "contacts/_company_results.html", context, status=status)
+    return render(request, "contacts/company_list.html", context, status=status)
 
 
+@require_GET
 def contact_list(request: HttpRequest) -> HttpResponse:
     error = None
     try:
-        rows = selectors.contact_list(user=request.user, q=request.GET.get("q"), after=_after(request), limit=50)
+        rows = selectors.contact_list(
+            user=request.user, q=request.GET.get("q"), after=_after(request), limit=PAGE
+        )
     except ValidationError as exc:
         rows, error = [], exc
-    rows, next_after = _page(request, rows)
+    rows, next_after = _page(rows)
     params = request.GET.copy()
     params.pop("after", None)
-    return render(request, "contacts/contact_list.html", {
-        "contacts": rows, "next_after": next_after, "query": params.urlencode(), "error": error,
+    context = {
+        "contacts": rows,
+        "next_after": next_after,
+        "query": params.urlencode(),
+        "error": error,
         "q": request.GET.get("q", ""),
-    }, status=422 if error else 200)
+        "is_first": _after(request) is None,
+    }
+    status = 422 if error else 200
+    if _htmx_target(request) == "contact-results":
+        return render(request, "contacts/_contact_results.html", context, status=status)
+    return render(request, "contacts/contact_list.html", context, status=status)
+
+
+# --- companies -----------------------------------------------------------------------------------
 
 
 def _company_data(request: HttpRequest) -> dict[str, Any]:
@@ -82,31 +196,67 @@ def _company_data(request: HttpRequest) -> dict[str, Any]:
     data: dict[str, Any] = {k: post.get(k) for k in COMPANY_TEXT if k in post}
     texts, kinds = post.getlist("address_text"), post.getlist("address_kind")
     data["addresses"] = [
-        {"text": t, "kind": kinds[i] if i < len(kinds) else "actual"} for i, t in enumerate(texts) if t.strip()
+        {"text": t, "kind": kinds[i] if i < len(kinds) else "actual"}
+        for i, t in enumerate(texts)
+        if t.strip()
     ]
-    data["custom"] = custom_from_post(list(definitions("company").values()), post)
+    data["custom"] = custom_from_post(_fields("company"), post)
     return data
 
 
+def _posted_addresses(request: HttpRequest) -> list[dict[str, str]]:
+    texts, kinds = request.POST.getlist("address_text"), request.POST.getlist("address_kind")
+    return [
+        {"text": t, "kind": kinds[i] if i < len(kinds) else "actual"} for i, t in enumerate(texts)
+    ]
+
+
 def _company_form(request: HttpRequest, company: Company | None, **extra: Any) -> dict[str, Any]:
+    fields = _fields("company")
     context = {
-        "company": company, "types": CompanyType.choices, "address_kinds": CompanyAddress.Kind.choices,
-        "people": assignable_users(request.user, "company"), "fields": list(definitions("company").values()),
-        "addresses": list(company.addresses.all()) if company else [], "errors": {}, "post": None,
+        "company": company,
+        "types": CompanyType.choices,
+        "address_kinds": CompanyAddress.Kind.choices,
+        "people": _with_current(
+            list(assignable_users(request.user, "company")),
+            company.responsible if company else None,
+        ),
+        "fields": fields,
+        "addresses": list(company.addresses.all()) if company else [],
+        "files": _files(company, fields) if company else {},
+        "errors": {},
+        "post": None,
+        "default_type": request.GET.get("type")
+        if request.GET.get("type") in CompanyType.values
+        else CompanyType.LEGAL,
     }
     context.update(extra)
+    if not context["addresses"]:
+        context["addresses"] = [{"text": "", "kind": CompanyAddress.Kind.LEGAL}]
     return context
 
 
 @require_http_methods(["GET", "POST"])
 def company_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        data = _company_data(request)
         try:
-            company = services.company_create(actor=_actor(request), data=_company_data(request))
+            _store_uploads(request, "company", _fields("company"), data["custom"])
+            company = services.company_create(actor=_actor(request), data=data)
         except ApplicationError as exc:
-            return render(request, "contacts/company_form.html", _company_form(
-                request, None, errors=exc.errors, message=exc.message, post=request.POST,
-                addresses=[{"text": t} for t in request.POST.getlist("address_text") if t]), status=exc.status)
+            return render(
+                request,
+                "contacts/company_form.html",
+                _company_form(
+                    request,
+                    None,
+                    errors=exc.errors,
+                    message=exc.message,
+                    post=request.POST,
+                    addresses=_posted_addresses(request),
+                ),
+                status=exc.status,
+            )
         messages.success(request, _("Компания создана"))
         return redirect("contacts:company-detail", company_id=company.pk)
     return render(request, "contacts/company_form.html", _company_form(request, None))
@@ -119,32 +269,72 @@ def company_edit(request: HttpRequest, company_id: int) -> HttpResponse:
     except NotFound:
         return _not_found(request)
     if request.method == "POST":
+        data = _company_data(request)
+        _drop_unchanged(data, responsible=company.responsible_id)
         try:
-            services.company_update(company=company, actor=_actor(request), data=_company_data(request))
+            _store_uploads(request, "company", _fields("company"), data["custom"])
+            services.company_update(company=company, actor=_actor(request), data=data)
         except ApplicationError as exc:
-            return render(request, "contacts/company_form.html", _company_form(
-                request, company, errors=exc.errors, message=exc.message, post=request.POST,
-                conflict=exc.code == ErrorCode.CONFLICT), status=exc.status)
+            conflict = exc.code == ErrorCode.CONFLICT
+            company = selectors.company_get(user=request.user, company_id=company_id)
+            extra: dict[str, Any] = {
+                "errors": exc.errors,
+                "message": exc.message,
+                "conflict": conflict,
+            }
+            if not conflict:  # keep what was typed; on a conflict show the fresh record
+                extra.update(post=request.POST, addresses=_posted_addresses(request))
+            return render(
+                request,
+                "contacts/company_form.html",
+                _company_form(request, company, **extra),
+                status=exc.status,
+            )
         messages.success(request, _("Компания сохранена"))
         return redirect("contacts:company-detail", company_id=company.pk)
     return render(request, "contacts/company_form.html", _company_form(request, company))
 
 
+@require_GET
 def company_detail(request: HttpRequest, company_id: int) -> HttpResponse:
     try:
         company = selectors.company_get(user=request.user, company_id=company_id)
     except NotFound:
         return _not_found(request)
-    return render(request, "contacts/company_detail.html", {
-        "company": company,
-        "contacts": list(selectors.contacts_visible(request.user).filter(company=company).prefetch_related("phones", "emails")),
-        "deals": list(deals_visible(request.user).filter(company=company).select_related("stage", "responsible").order_by("-id")[:50]),
-        "timeline": object_timeline(object_type="company", object_id=company.pk),
-        "fields": list(definitions("company").values()), "now": clock.now(),
-    })
+    deals_qs = deals_visible(request.user).filter(company=company)
+    stats = deals_qs.aggregate(
+        n=Count("id"),
+        open_n=Count("id", filter=Q(status=StageSemantic.OPEN)),
+        open_sum=Sum("amount", filter=Q(status=StageSemantic.OPEN)),
+    )
+    fields = _fields("company")
+    return render(
+        request,
+        "contacts/company_detail.html",
+        {
+            "company": company,
+            "contacts": list(
+                selectors.contacts_visible(request.user)
+                .filter(company=company)
+                .select_related("responsible")
+                .prefetch_related("phones", "emails")[:100]
+            ),
+            "deals": list(
+                deals_qs.select_related("stage", "responsible", "pipeline").order_by("-id")[:50]
+            ),
+            "stats": stats,
+            "timeline": object_timeline(object_type="company", object_id=company.pk),
+            "fields": fields,
+            "files": _files(company, fields),
+            "now": clock.now(),
+        },
+    )
 
 
-def _contact_data(request: HttpRequest) -> dict[str, Any]:
+# --- contacts ------------------------------------------------------------------------------------
+
+
+def _contact_data(request: HttpRequest, contact: Contact | None) -> dict[str, Any]:
     post = request.POST
     data: dict[str, Any] = {k: post.get(k) for k in CONTACT_TEXT if k in post}
     if data.get("company") == "":
@@ -155,35 +345,81 @@ def _contact_data(request: HttpRequest) -> dict[str, Any]:
     data["emails"] = [e for e in post.getlist("email") if e.strip()]
     for flag in ("consent_calls", "consent_mailing"):
         data[flag] = flag in post
-    messengers = {k: post.get(f"messenger_{k}", "").strip() for k in ("telegram", "whatsapp")}
-    data["messengers"] = {k: v for k, v in messengers.items() if v}
-    data["custom"] = custom_from_post(list(definitions("contact").values()), post)
+    # Messengers the form does not show (set through the API) are kept.
+    messengers = {
+        k: v for k, v in (contact.messengers if contact else {}).items() if k not in MESSENGERS
+    }
+    for key in MESSENGERS:
+        value = post.get(f"messenger_{key}", "").strip()
+        if value:
+            messengers[key] = value
+    data["messengers"] = messengers
+    data["custom"] = custom_from_post(_fields("contact"), post)
     return data
 
 
 def _contact_form(request: HttpRequest, contact: Contact | None, **extra: Any) -> dict[str, Any]:
+    fields = _fields("contact")
+    company_id = contact.company_id if contact else None
+    initial = request.GET.get("company", "")
+    companies_qs = selectors.companies_visible(request.user).only("id", "name").order_by("name")
+    companies = list(companies_qs[:500])
+    wanted = int(initial) if initial.isdigit() and len(initial) < 18 else None
+    if wanted and all(c.pk != wanted for c in companies):
+        companies += list(companies_qs.filter(pk=wanted))
+    if contact is not None and all(c.pk != company_id for c in companies):
+        companies.append(contact.company)  # kept even if the user could not pick it
     context = {
-        "contact": contact, "people": assignable_users(request.user, "contact"),
-        "companies": list(selectors.companies_visible(request.user).order_by("name")[:500]),
-        "fields": list(definitions("contact").values()),
-        "phones": [p.number for p in contact.phones.all()] if contact else [""],
-        "emails": [e.address for e in contact.emails.all()] if contact else [""],
-        "errors": {}, "post": None, "initial_company": request.GET.get("company", ""),
+        "contact": contact,
+        "people": _with_current(
+            list(assignable_users(request.user, "contact")),
+            contact.responsible if contact else None,
+        ),
+        "companies": companies,
+        "fields": fields,
+        "files": _files(contact, fields) if contact else {},
+        "phones": [p.number for p in contact.phones.all()] if contact else [],
+        "emails": [e.address for e in contact.emails.all()] if contact else [],
+        "messengers": [(k, (contact.messengers if contact else {}).get(k, "")) for k in MESSENGERS],
+        "errors": {},
+        "post": None,
+        "initial_company": initial,
     }
     context.update(extra)
+    context["phones"] = context["phones"] or [""]
+    context["emails"] = context["emails"] or [""]
     return context
+
+
+def _posted_channels(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "phones": request.POST.getlist("phone"),
+        "emails": request.POST.getlist("email"),
+        "messengers": [(k, request.POST.get(f"messenger_{k}", "")) for k in MESSENGERS],
+    }
 
 
 @require_http_methods(["GET", "POST"])
 def contact_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        data = _contact_data(request, None)
         try:
-            contact = services.contact_create(actor=_actor(request), data=_contact_data(request))
+            _store_uploads(request, "contact", _fields("contact"), data["custom"])
+            contact = services.contact_create(actor=_actor(request), data=data)
         except ApplicationError as exc:
-            return render(request, "contacts/contact_form.html", _contact_form(
-                request, None, errors=exc.errors, message=exc.message, post=request.POST,
-                phones=request.POST.getlist("phone") or [""], emails=request.POST.getlist("email") or [""]),
-                status=exc.status)
+            return render(
+                request,
+                "contacts/contact_form.html",
+                _contact_form(
+                    request,
+                    None,
+                    errors=exc.errors,
+                    message=exc.message,
+                    post=request.POST,
+                    **_posted_channels(request),
+                ),
+                status=exc.status,
+            )
         messages.success(request, _("Контакт создан"))
         return redirect("contacts:contact-detail", contact_id=contact.pk)
     return render(request, "contacts/contact_form.html", _contact_form(request, None))
@@ -196,26 +432,53 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
     except NotFound:
         return _not_found(request)
     if request.method == "POST":
+        data = _contact_data(request, contact)
+        _drop_unchanged(data, company=contact.company_id, responsible=contact.responsible_id)
         try:
-            services.contact_update(contact=contact, actor=_actor(request), data=_contact_data(request))
+            _store_uploads(request, "contact", _fields("contact"), data["custom"])
+            services.contact_update(contact=contact, actor=_actor(request), data=data)
         except ApplicationError as exc:
-            return render(request, "contacts/contact_form.html", _contact_form(
-                request, contact, errors=exc.errors, message=exc.message, post=request.POST,
-                phones=request.POST.getlist("phone") or [""], emails=request.POST.getlist("email") or [""],
-                conflict=exc.code == ErrorCode.CONFLICT), status=exc.status)
+            conflict = exc.code == ErrorCode.CONFLICT
+            contact = selectors.contact_get(user=request.user, contact_id=contact_id)
+            extra: dict[str, Any] = {
+                "errors": exc.errors,
+                "message": exc.message,
+                "conflict": conflict,
+            }
+            if not conflict:
+                extra.update(post=request.POST, **_posted_channels(request))
+            return render(
+                request,
+                "contacts/contact_form.html",
+                _contact_form(request, contact, **extra),
+                status=exc.status,
+            )
         messages.success(request, _("Контакт сохранён"))
         return redirect("contacts:contact-detail", contact_id=contact.pk)
     return render(request, "contacts/contact_form.html", _contact_form(request, contact))
 
 
+@require_GET
 def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
     try:
         contact = selectors.contact_get(user=request.user, contact_id=contact_id)
     except NotFound:
         return _not_found(request)
-    return render(request, "contacts/contact_detail.html", {
-        "contact": contact,
-        "deals": list(deals_visible(request.user).filter(contacts=contact).select_related("stage").order_by("-id")[:50]),
-        "timeline": object_timeline(object_type="contact", object_id=contact.pk),
-        "fields": list(definitions("contact").values()),
-    })
+    fields = _fields("contact")
+    return render(
+        request,
+        "contacts/contact_detail.html",
+        {
+            "contact": contact,
+            "deals": list(
+                deals_visible(request.user)
+                .filter(contacts=contact)
+                .select_related("stage", "responsible", "pipeline")
+                .order_by("-id")[:50]
+            ),
+            "timeline": object_timeline(object_type="contact", object_id=contact.pk),
+            "fields": fields,
+            "files": _files(contact, fields),
+            "now": clock.now(),
+        },
+    )

@@ -37,7 +37,6 @@ pipelines_router = Router(tags=["pipelines"])
 deals_router = Router(tags=["deals"])
 
 
-
 def _actor(request: HttpRequest) -> Actor:
     return Actor.for_user(request.user, request=request, kind=ActorKind.API)
 
@@ -53,8 +52,13 @@ def _pipeline_out(p: Pipeline) -> dict[str, Any]:
 
 def _stage_out(s: Stage) -> dict[str, Any]:
     return {
-        "id": s.pk, "name": s.name, "sort": s.sort, "semantic": s.semantic, "color": s.color,
-        "sla_days": s.sla_days, "required_fields": list(s.required_fields or []),
+        "id": s.pk,
+        "name": s.name,
+        "sort": s.sort,
+        "semantic": s.semantic,
+        "color": s.color,
+        "sla_days": s.sla_days,
+        "required_fields": list(s.required_fields or []),
     }
 
 
@@ -106,7 +110,9 @@ def rename_pipeline(request: HttpRequest, pipeline_id: int, payload: PipelineIn)
 
 
 @pipelines_router.post("/{pipeline_id}/stages", response={201: StageOut, **ERRORS})
-def create_stage(request: HttpRequest, pipeline_id: int, payload: StageIn) -> Status[dict[str, Any]]:
+def create_stage(
+    request: HttpRequest, pipeline_id: int, payload: StageIn
+) -> Status[dict[str, Any]]:
     require_flag(request.user, "can_configure")
     pipeline = selectors.pipeline_get(pipeline_id)
     stage = services.stage_create(pipeline=pipeline, actor=_actor(request), data=payload.dict())
@@ -121,7 +127,9 @@ def _stage_or_404(pipeline_id: int, stage_id: int) -> Stage:
 
 
 @pipelines_router.patch("/{pipeline_id}/stages/{stage_id}", response={200: StageOut, **ERRORS})
-def update_stage(request: HttpRequest, pipeline_id: int, stage_id: int, payload: StagePatch) -> dict[str, Any]:
+def update_stage(
+    request: HttpRequest, pipeline_id: int, stage_id: int, payload: StagePatch
+) -> dict[str, Any]:
     require_flag(request.user, "can_configure")
     stage = _stage_or_404(pipeline_id, stage_id)
     data = payload.dict(exclude_unset=True)
@@ -206,11 +214,19 @@ def list_deals(
     # Rows go straight to orjson: per-row schema validation costs half the throughput.
     items = [
         {
-            "id": r["id"], "title": r["title"], "pipeline": r["pipeline_id"], "stage": r["stage_id"],
-            "status": r["status"], "amount": str(r["amount"]), "currency": r["currency"],
-            "responsible": r["responsible_id"], "company": r["company_id"],
-            "company_name": r["company__name"], "opened_at": r["opened_at"],
-            "closed_at": r["closed_at"], "stage_entered_at": r["stage_entered_at"],
+            "id": r["id"],
+            "title": r["title"],
+            "pipeline": r["pipeline_id"],
+            "stage": r["stage_id"],
+            "status": r["status"],
+            "amount": str(r["amount"]),
+            "currency": r["currency"],
+            "responsible": r["responsible_id"],
+            "company": r["company_id"],
+            "company_name": r["company__name"],
+            "opened_at": r["opened_at"],
+            "closed_at": r["closed_at"],
+            "stage_entered_at": r["stage_entered_at"],
             "version": r["version"],
         }
         for r in rows
@@ -281,5 +297,7 @@ def move_deal(request: HttpRequest, deal_id: int, payload: DealMoveIn) -> dict[s
 @deals_router.get("/{deal_id}/timeline", response={200: list[TimelineItemOut], **ERRORS})
 def deal_timeline(request: HttpRequest, deal_id: int) -> list[dict[str, Any]]:
     deal = selectors.deal_get(user=request.user, deal_id=deal_id)
-    items = object_timeline(object_type="deal", object_id=deal.pk, stage_changes=deal.stage_changes.all())
+    items = object_timeline(
+        object_type="deal", object_id=deal.pk, stage_changes=deal.stage_changes.all()
+    )
     return [item.as_dict() for item in items]

@@ -4,21 +4,55 @@ transaction; `deal_counters_rebuild` recomputes them from the rows (seed, repair
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from voronka.deals.models import Deal, DealStageDayCounter, DealUserCounter, StageSemantic
-from voronka.kernel.counters import upsert_add
+from voronka.deals.models import (
+    Deal,
+    DealBoardCounter,
+    DealStageDayCounter,
+    DealUserCounter,
+    StageSemantic,
+)
+from voronka.kernel.counters import upsert_add, upsert_add_many
+
+# (stage_id, responsible_id, amount): where a deal counts on the board.
+BoardKey = tuple[int, int, Decimal]
+
+
+def board_key(deal: Deal) -> BoardKey:
+    return (deal.stage_id, deal.responsible_id, Decimal(deal.amount))
+
+
+def track_board(before: BoardKey | None, after: BoardKey | None) -> None:
+    """Move a deal's count and amount between board cells (None: created / deleted)."""
+    if before == after:
+        return
+    for key, sign in ((before, -1), (after, +1)):
+        if key is not None:
+            stage_id, responsible_id, amount = key
+            upsert_add_many(
+                DealBoardCounter,
+                {"stage": stage_id, "responsible": responsible_id},
+                {"count": sign, "amount": amount * sign},
+            )
 
 
 def local_day(moment: dt.datetime) -> dt.date:
     return timezone.localtime(moment).date()
 
 
-def track_open_deal(*, responsible_id: int, stage_id: int, entered_at: dt.datetime, open_tasks: int, sign: int) -> None:
+def track_open_deal(
+    *, responsible_id: int, stage_id: int, entered_at: dt.datetime, open_tasks: int, sign: int
+) -> None:
     """Add (sign=+1) or remove (sign=-1) one open deal from the counters."""
-    upsert_add(DealStageDayCounter, {"responsible": responsible_id, "stage": stage_id, "day": local_day(entered_at)}, sign)
+    upsert_add(
+        DealStageDayCounter,
+        {"responsible": responsible_id, "stage": stage_id, "day": local_day(entered_at)},
+        sign,
+    )
     upsert_add(DealUserCounter, {"responsible": responsible_id}, sign, column="open_deals")
     if open_tasks == 0:
         upsert_add(DealUserCounter, {"responsible": responsible_id}, sign, column="without_task")
@@ -27,8 +61,11 @@ def track_open_deal(*, responsible_id: int, stage_id: int, entered_at: dt.dateti
 def track_deal_state(deal: Deal, sign: int) -> None:
     if deal.status == StageSemantic.OPEN:
         track_open_deal(
-            responsible_id=deal.responsible_id, stage_id=deal.stage_id,
-            entered_at=deal.stage_entered_at, open_tasks=deal.open_tasks, sign=sign,
+            responsible_id=deal.responsible_id,
+            stage_id=deal.stage_id,
+            entered_at=deal.stage_entered_at,
+            open_tasks=deal.open_tasks,
+            sign=sign,
         )
 
 
@@ -36,14 +73,20 @@ def track_task_count_change(deal: Deal, before: int, after: int) -> None:
     """A deal's open-task count changed: it may have gained or lost its "without task" mark."""
     if deal.status != StageSemantic.OPEN or (before == 0) == (after == 0):
         return
-    upsert_add(DealUserCounter, {"responsible": deal.responsible_id}, 1 if after == 0 else -1, column="without_task")
+    upsert_add(
+        DealUserCounter,
+        {"responsible": deal.responsible_id},
+        1 if after == 0 else -1,
+        column="without_task",
+    )
 
 
 @transaction.atomic
 def deal_counters_rebuild() -> None:
-    """Recompute both tables from the deals (SQL aggregates; minutes on millions of rows)."""
+    """Recompute the tables from the deals (SQL aggregates; minutes on millions of rows)."""
     DealStageDayCounter.objects.all().delete()
     DealUserCounter.objects.all().delete()
+    DealBoardCounter.objects.all().delete()
     rows = (
         Deal.objects.filter(status=StageSemantic.OPEN)
         .values_list("responsible_id", "stage_id", "stage_entered_at")
@@ -55,7 +98,10 @@ def deal_counters_rebuild() -> None:
         key = (responsible_id, stage_id, local_day(entered))
         buckets[key] = buckets.get(key, 0) + 1
     DealStageDayCounter.objects.bulk_create(
-        [DealStageDayCounter(responsible_id=r, stage_id=s, day=d, count=n) for (r, s, d), n in buckets.items()],
+        [
+            DealStageDayCounter(responsible_id=r, stage_id=s, day=d, count=n)
+            for (r, s, d), n in buckets.items()
+        ],
         batch_size=5000,
     )
     qn = connection.ops.quote_name
@@ -64,4 +110,10 @@ def deal_counters_rebuild() -> None:
             f"INSERT INTO {qn(DealUserCounter._meta.db_table)} (responsible_id, open_deals, without_task) "
             f"SELECT responsible_id, COUNT(*), SUM(CASE WHEN open_tasks = 0 THEN 1 ELSE 0 END) "
             f"FROM {qn(Deal._meta.db_table)} WHERE status = 'open' GROUP BY responsible_id"
+        )
+        cursor.execute(
+            f"INSERT INTO {qn(DealBoardCounter._meta.db_table)} "
+            f"(stage_id, responsible_id, count, amount) "
+            f"SELECT stage_id, responsible_id, COUNT(*), COALESCE(SUM(amount), 0) "
+            f"FROM {qn(Deal._meta.db_table)} GROUP BY stage_id, responsible_id"
         )

@@ -11,7 +11,9 @@ from django.http import QueryDict
 from voronka.kernel.models import CustomField, CustomFieldType
 
 
-def custom_from_post(fields: list[CustomField], post: QueryDict, prefix: str = "cf_") -> dict[str, Any]:
+def custom_from_post(
+    fields: list[CustomField], post: QueryDict, prefix: str = "cf_"
+) -> dict[str, Any]:
     """Values of the custom fields present in the form (absent ones are left alone)."""
     values: dict[str, Any] = {}
     for field in fields:
@@ -25,7 +27,11 @@ def custom_from_post(fields: list[CustomField], post: QueryDict, prefix: str = "
         elif field.type == CustomFieldType.MONEY:
             if name in post:
                 amount = post.get(name, "").strip()
-                values[field.key] = {"amount": amount, "currency": post.get(f"{name}__currency", "RUB")} if amount else None
+                values[field.key] = (
+                    {"amount": amount, "currency": post.get(f"{name}__currency", "RUB")}
+                    if amount
+                    else None
+                )
         elif field.type == CustomFieldType.FILE:
             continue  # uploads are handled by the view (StoredFile)
         elif name in post:
@@ -33,17 +39,35 @@ def custom_from_post(fields: list[CustomField], post: QueryDict, prefix: str = "
     return values
 
 
-def uploaded_files(fields: list[CustomField], files: Any, prefix: str = "cf_") -> dict[str, UploadedFile]:
+def uploaded_files(
+    fields: list[CustomField], files: Any, prefix: str = "cf_"
+) -> dict[str, UploadedFile]:
     return {
-        f.key: files[prefix + f.key] for f in fields if f.type == CustomFieldType.FILE and prefix + f.key in files
+        f.key: files[prefix + f.key]
+        for f in fields
+        if f.type == CustomFieldType.FILE and prefix + f.key in files
     }
 
 
 def deal_from_post(post: QueryDict) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    for key in ("title", "amount", "currency", "responsible", "company", "source", "utm_source",
-                "utm_medium", "utm_campaign", "utm_content", "utm_term", "comment", "version",
-                "pipeline", "stage"):
+    for key in (
+        "title",
+        "amount",
+        "currency",
+        "responsible",
+        "company",
+        "source",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+        "utm_term",
+        "comment",
+        "version",
+        "pipeline",
+        "stage",
+    ):
         if key in post:
             data[key] = post.get(key)
     if "contacts__present" in post:

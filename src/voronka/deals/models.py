@@ -33,9 +33,13 @@ class Stage(TimeStampedModel):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(max_length=120)
     sort = models.PositiveIntegerField(default=0)
-    semantic = models.CharField(max_length=8, choices=StageSemantic.choices, default=StageSemantic.OPEN)
+    semantic = models.CharField(
+        max_length=8, choices=StageSemantic.choices, default=StageSemantic.OPEN
+    )
     color = models.CharField(max_length=7, default="#3b82f6")
-    sla_days = models.PositiveIntegerField(null=True, blank=True, help_text="Limiter: days in stage")
+    sla_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Limiter: days in stage"
+    )
     # Keys of custom deal fields (or "amount") that must be filled to enter this stage.
     required_fields = models.JSONField(default=list, blank=True)
 
@@ -43,7 +47,8 @@ class Stage(TimeStampedModel):
         ordering = ["pipeline", "sort", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(semantic__in=["open", "won", "lost"]), name="stage_semantic_valid"
+                condition=models.Q(semantic__in=["open", "won", "lost"]),
+                name="stage_semantic_valid",
             ),
         ]
 
@@ -75,10 +80,23 @@ class LossReason(models.Model):
 class DealQuerySet(models.QuerySet):
     def for_board(self) -> DealQuerySet:
         return self.select_related("company", "responsible").only(
-            "id", "title", "amount", "currency", "stage_id", "pipeline_id", "stage_entered_at",
-            "version", "open_tasks", "next_task_deadline", "status", "company__id", "company__name",
+            "id",
+            "title",
+            "amount",
+            "currency",
+            "stage_id",
+            "pipeline_id",
+            "stage_entered_at",
+            "version",
+            "open_tasks",
+            "next_task_deadline",
+            "status",
+            "company__id",
+            "company__name",
             "responsible__id",
-            "responsible__first_name", "responsible__last_name", "responsible__username",
+            "responsible__first_name",
+            "responsible__last_name",
+            "responsible__username",
         )
 
     def for_list(self) -> DealQuerySet:
@@ -90,7 +108,9 @@ class Deal(TimeStampedModel):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
     # Denormalized from the stage so open/won/lost filters need no join.
-    status = models.CharField(max_length=8, choices=StageSemantic.choices, default=StageSemantic.OPEN)
+    status = models.CharField(
+        max_length=8, choices=StageSemantic.choices, default=StageSemantic.OPEN
+    )
     amount = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(max_length=3, default="RUB")
     responsible = models.ForeignKey(
@@ -132,12 +152,19 @@ class Deal(TimeStampedModel):
             models.Index(fields=["pipeline", "stage", "amount"], name="deal_stage_sum_idx"),
             models.Index(fields=["responsible", "-id"], name="deal_resp_idx"),
             models.Index(fields=["responsible", "stage"], name="deal_resp_stage_idx"),
+            # Board of a manager or a head: count and sum per stage of their deals, index-only
+            # (bench, 1M deals: a manager's 22k deals of the pipeline, 210 ms -> 10 ms).
+            models.Index(
+                fields=["responsible", "pipeline", "stage", "amount"], name="deal_resp_board_idx"
+            ),
             models.Index(fields=["status", "-id"], name="deal_status_idx"),
             models.Index(fields=["opened_at"], name="deal_opened_idx"),
             models.Index(fields=["amount"], name="deal_amount_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gte=0), name="deal_amount_nonnegative"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="deal_amount_nonnegative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -167,14 +194,18 @@ class DealStageDayCounter(models.Model):
     stage SLA" is a sum over whole past days plus one indexed range on the boundary day, so
     the owner's counter does not scan a million deals."""
 
-    responsible = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    responsible = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     count = models.IntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["responsible", "stage", "day"], name="dealstageday_uniq"),
+            models.UniqueConstraint(
+                fields=["responsible", "stage", "day"], name="dealstageday_uniq"
+            ),
         ]
         indexes = [models.Index(fields=["stage", "day"], name="dealstageday_stage_idx")]
 
@@ -182,6 +213,27 @@ class DealStageDayCounter(models.Model):
 class DealUserCounter(models.Model):
     """Per responsible: open deals and open deals without an open task."""
 
-    responsible = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    responsible = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
     open_deals = models.IntegerField(default=0, db_default=0)
     without_task = models.IntegerField(default=0, db_default=0)
+
+
+class DealBoardCounter(models.Model):
+    """Deals (any status) and their amount per (stage, responsible): the kanban's column count
+    and sum without scanning the pipeline's deals. Maintained by the deal services."""
+
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    responsible = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    count = models.IntegerField(default=0, db_default=0)
+    amount = models.DecimalField(
+        max_digits=20, decimal_places=2, default=Decimal("0"), db_default=Decimal("0")
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "responsible"], name="dealboard_uniq"),
+        ]

@@ -66,7 +66,9 @@ class DealListItem(Schema):
 
 class DealListOut(Schema):
     items: list[DealListItem]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
 
 
 class DealOut(Schema):
@@ -139,7 +141,9 @@ class DealPatch(StrictIn):
 class DealMoveIn(StrictIn):
     stage: int
     version: StrictInt | None = Field(default=None, description="Optimistic lock: 409 if stale")
-    fields: dict[str, Any] | None = Field(default=None, description="Values for the stage's required fields")
+    fields: dict[str, Any] | None = Field(
+        default=None, description="Values for the stage's required fields"
+    )
     loss_reason: int | None = None
     loss_comment: str | None = Field(default=None, max_length=1000)
 

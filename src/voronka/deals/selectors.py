@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from voronka.deals.models import Deal, Pipeline, Stage, StageSemantic
+from voronka.deals.models import Deal, DealBoardCounter, Pipeline, Stage, StageSemantic
 from voronka.identity.models import User
 from voronka.identity.scopes import scope_filter
 from voronka.kernel.errors import NotFound, ValidationError
@@ -75,30 +75,48 @@ def days_in_stage(deal: Deal, now: dt.datetime | None = None) -> int:
 def pipeline_board(
     *, pipeline: Pipeline, user: User, responsible: int | None = None, q: str = ""
 ) -> list[BoardColumn]:
-    """Columns with count and sum per stage and the newest cards of each (2 + stages queries)."""
+    """Columns with count and sum per stage and the newest cards of each (2 + stages queries).
+
+    Without a text search the counts and sums come from the maintained `DealBoardCounter`
+    (a few rows per stage) instead of aggregating the pipeline's deals (hundreds of thousands
+    of rows on a big base); a search has to count the matching deals."""
     stages = list(pipeline.stages.all())
     base = deals_visible(user).filter(pipeline=pipeline)
     if responsible:
         base = base.filter(responsible_id=responsible)
     if q:
         base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+        totals = base.order_by().values("stage_id").annotate(n=Count("id"), s=Sum("amount"))
+    else:
+        cells = scope_filter(
+            DealBoardCounter.objects.filter(stage_id__in=[s.pk for s in stages]), user, "deal"
+        )
+        if responsible:
+            cells = cells.filter(responsible_id=responsible)
+        totals = cells.order_by().values("stage_id").annotate(n=Sum("count"), s=Sum("amount"))
     columns = {s.pk: BoardColumn(stage=s) for s in stages}
-    for row in base.order_by().values("stage_id").annotate(n=Count("id"), s=Sum("amount")):
+    for row in totals:
         col = columns.get(row["stage_id"])
         if col is not None:
-            col.count, col.total = row["n"], row["s"] or Decimal("0")
+            col.count, col.total = row["n"] or 0, row["s"] or Decimal("0")
     for col in columns.values():
         if col.count:
             col.cards = list(
-                base.filter(stage=col.stage).for_board().order_by("-stage_entered_at", "-id")[
-                    :BOARD_CARDS_PER_STAGE
-                ]
+                base.filter(stage=col.stage)
+                .for_board()
+                .order_by("-stage_entered_at", "-id")[:BOARD_CARDS_PER_STAGE]
             )
     return [columns[s.pk] for s in stages]
 
 
 def board_column_page(
-    *, pipeline: Pipeline, stage: Stage, user: User, offset: int, responsible: int | None = None, q: str = ""
+    *,
+    pipeline: Pipeline,
+    stage: Stage,
+    user: User,
+    offset: int,
+    responsible: int | None = None,
+    q: str = "",
 ) -> list[Deal]:
     base = deals_visible(user).filter(pipeline=pipeline, stage=stage)
     if responsible:
@@ -106,7 +124,9 @@ def board_column_page(
     if q:
         base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
     return list(
-        base.for_board().order_by("-stage_entered_at", "-id")[offset : offset + BOARD_CARDS_PER_STAGE]
+        base.for_board().order_by("-stage_entered_at", "-id")[
+            offset : offset + BOARD_CARDS_PER_STAGE
+        ]
     )
 
 
@@ -221,7 +241,9 @@ class DealFilter:
             qs = qs.filter(opened_at__gte=dt.datetime.combine(self.opened_from, dt.time.min, tz))
         if self.opened_to:
             qs = qs.filter(
-                opened_at__lt=dt.datetime.combine(self.opened_to + dt.timedelta(days=1), dt.time.min, tz)
+                opened_at__lt=dt.datetime.combine(
+                    self.opened_to + dt.timedelta(days=1), dt.time.min, tz
+                )
             )
         if self.q:
             qs = qs.filter(Q(title__icontains=self.q) | Q(company__name__icontains=self.q))
@@ -275,7 +297,9 @@ def _keyset(qs: QuerySet[Deal], sort: str, cursor: str | None) -> QuerySet[Deal]
             value = dt.datetime.fromisoformat(value)
     except (ValueError, InvalidOperation):
         raise ValidationError({"cursor": _("Неверный курсор страницы")}) from None
-    return qs.filter(Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": last_id}))
+    return qs.filter(
+        Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": last_id})
+    )
 
 
 def next_cursor(rows: list[Any], sort: str, limit: int) -> str | None:
@@ -300,8 +324,20 @@ def deal_list(
 
 
 LIST_VALUES = (
-    "id", "title", "pipeline_id", "stage_id", "status", "amount", "currency", "responsible_id",
-    "company_id", "company__name", "opened_at", "closed_at", "stage_entered_at", "version",
+    "id",
+    "title",
+    "pipeline_id",
+    "stage_id",
+    "status",
+    "amount",
+    "currency",
+    "responsible_id",
+    "company_id",
+    "company__name",
+    "opened_at",
+    "closed_at",
+    "stage_entered_at",
+    "version",
 )
 
 
@@ -310,5 +346,7 @@ def deal_list_values(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The API list: plain rows (no model instances), serialized without per-row schemas."""
     limit = max(1, min(limit, MAX_PAGE))
-    rows = list(deal_list(user=user, filters=filters, limit=limit, cursor=cursor).values(*LIST_VALUES))
+    rows = list(
+        deal_list(user=user, filters=filters, limit=limit, cursor=cursor).values(*LIST_VALUES)
+    )
     return rows[:limit], next_cursor(rows, filters.sort, limit)

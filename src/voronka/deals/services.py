@@ -10,9 +10,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from voronka.contacts.models import Company, Contact
-from voronka.deals.counters import track_deal_state, track_open_deal
+from voronka.deals.counters import board_key, track_board, track_deal_state, track_open_deal
 from voronka.deals.models import Deal, LossReason, Pipeline, Stage, StageChange, StageSemantic
 from voronka.identity.scopes import resolve_responsible, scope_filter
 from voronka.kernel import clock
@@ -27,16 +28,43 @@ from voronka.kernel.models import CustomField, CustomFieldEntity, CustomFieldTyp
 VERSION_CHECK_DISABLED = False
 
 DEAL_FIELDS = {
-    "title", "pipeline", "stage", "amount", "currency", "responsible", "company", "contacts",
-    "source", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "comment",
-    "custom", "version",
+    "title",
+    "pipeline",
+    "stage",
+    "amount",
+    "currency",
+    "responsible",
+    "company",
+    "contacts",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "comment",
+    "custom",
+    "version",
 }
 UPDATABLE_DEAL_FIELDS = DEAL_FIELDS - {"pipeline", "stage"}
 AUDITED = [
-    "title", "amount", "currency", "source", "utm_source", "utm_medium", "utm_campaign",
-    "utm_content", "utm_term", "comment", "custom",
+    "title",
+    "amount",
+    "currency",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "comment",
+    "custom",
 ]
-BUILTIN_REQUIRABLE = {"amount": _("Сумма"), "contacts": _("Контакты"), "comment": _("Комментарий")}
+BUILTIN_REQUIRABLE = {
+    "amount": _lazy("Сумма"),
+    "contacts": _lazy("Контакты"),
+    "comment": _lazy("Комментарий"),
+}
 MAX_AMOUNT = Decimal("1e13")
 
 
@@ -153,12 +181,16 @@ def required_field_labels(keys: Sequence[str]) -> dict[str, str]:
     return {k: str(BUILTIN_REQUIRABLE.get(k) or (defs[k].name if k in defs else k)) for k in keys}
 
 
-def _deal_values(deal: Deal, custom: Mapping[str, Any], contacts: list[int] | None = None) -> dict[str, Any]:
+def _deal_values(
+    deal: Deal, custom: Mapping[str, Any], contacts: list[int] | None = None
+) -> dict[str, Any]:
     values: dict[str, Any] = dict(custom)
     values["amount"] = deal.amount
     values["comment"] = deal.comment
-    values["contacts"] = contacts if contacts is not None else (
-        list(deal.contacts.values_list("pk", flat=True)) if deal.pk else []
+    values["contacts"] = (
+        contacts
+        if contacts is not None
+        else (list(deal.contacts.values_list("pk", flat=True)) if deal.pk else [])
     )
     return values
 
@@ -169,7 +201,9 @@ def _required_error(stage: Stage, missing: list[str]) -> ApplicationError:
         _("Для стадии «%(stage)s» заполните: %(fields)s")
         % {"stage": stage.name, "fields": ", ".join(labels.values())},
         code=ErrorCode.REQUIRED_FIELDS_MISSING,
-        errors={k: _("Обязательно для стадии «%(stage)s»") % {"stage": stage.name} for k in missing},
+        errors={
+            k: _("Обязательно для стадии «%(stage)s»") % {"stage": stage.name} for k in missing
+        },
         extra={"missing_fields": [{"key": k, "name": labels[k]} for k in missing]},
     )
 
@@ -240,15 +274,23 @@ def deal_create(*, actor: Actor, data: Mapping[str, Any]) -> Deal:
         created_by=actor.user,
         **c.cleaned,
     )
-    missing = stage_missing_fields(stage, deal_values=_deal_values(deal, custom, [x.pk for x in contacts]))
+    missing = stage_missing_fields(
+        stage, deal_values=_deal_values(deal, custom, [x.pk for x in contacts])
+    )
     if missing:
         raise _required_error(stage, missing)
     deal.save()
     track_deal_state(deal, +1)
+    track_board(None, board_key(deal))
     if contacts:
         deal.contacts.set(contacts)
     StageChange.objects.create(
-        deal=deal, from_stage=None, to_stage=stage, at=now, by=actor.user, actor_kind=str(actor.kind)
+        deal=deal,
+        from_stage=None,
+        to_stage=stage,
+        at=now,
+        by=actor.user,
+        actor_kind=str(actor.kind),
     )
     after = _snapshot(deal)
     after["contacts"] = [x.pk for x in contacts]
@@ -262,8 +304,11 @@ def deal_create(*, actor: Actor, data: Mapping[str, Any]) -> Deal:
 def track_open_deal_for(deal: Deal, *, responsible_id: int, sign: int) -> None:
     if deal.status == StageSemantic.OPEN:
         track_open_deal(
-            responsible_id=responsible_id, stage_id=deal.stage_id,
-            entered_at=deal.stage_entered_at, open_tasks=deal.open_tasks, sign=sign,
+            responsible_id=responsible_id,
+            stage_id=deal.stage_id,
+            entered_at=deal.stage_entered_at,
+            open_tasks=deal.open_tasks,
+            sign=sign,
         )
 
 
@@ -286,29 +331,40 @@ def _ltv_add(company_id: int, amount: Decimal) -> None:
 
 @transaction.atomic
 def deal_update(*, deal: Deal, actor: Actor, data: Mapping[str, Any]) -> Deal:
-    deal = Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
+    # No select_related here: PostgreSQL re-checks a FOR UPDATE join against the row another
+    # transaction just updated, and a changed stage_id then matches nothing (DoesNotExist).
+    deal = Deal.objects.select_for_update().get(pk=deal.pk)
     if "stage" in data or "pipeline" in data:
         raise ValidationError(
-            {k: _("Стадию меняет перемещение сделки (move)") for k in ("stage", "pipeline") if k in data}
+            {
+                k: _("Стадию меняет перемещение сделки (move)")
+                for k in ("stage", "pipeline")
+                if k in data
+            }
         )
     _check_version(deal.version, data.get("version"))
     c = _clean_deal(data, actor, allowed=UPDATABLE_DEAL_FIELDS)
     if "custom" in data:
         try:
-            c.cleaned["custom"] = clean_custom(CustomFieldEntity.DEAL, data["custom"], current=deal.custom)
+            c.cleaned["custom"] = clean_custom(
+                CustomFieldEntity.DEAL, data["custom"], current=deal.custom
+            )
         except ValidationError as exc:
             c.errors.update(exc.errors)
     if deal.stage.is_closed and "amount" in c.cleaned and c.cleaned["amount"] != deal.amount:
         c.error("amount", _("Сумму закрытой сделки изменить нельзя — сначала верните её в работу"))
     c.raise_if_errors()
     before = _snapshot(deal)
+    board_before = board_key(deal)
     before_contacts = sorted(deal.contacts.values_list("pk", flat=True))
     contacts = c.cleaned.pop("contacts", None)
     for key, value in c.cleaned.items():
         setattr(deal, key, value)
     # Required fields of the current stage stay filled.
     new_contacts = sorted(x.pk for x in contacts) if contacts is not None else before_contacts
-    missing = stage_missing_fields(deal.stage, deal_values=_deal_values(deal, deal.custom, new_contacts))
+    missing = stage_missing_fields(
+        deal.stage, deal_values=_deal_values(deal, deal.custom, new_contacts)
+    )
     if missing:
         raise _required_error(deal.stage, missing)
     reassigned = deal.responsible_id != before["responsible"]
@@ -323,6 +379,7 @@ def deal_update(*, deal: Deal, actor: Actor, data: Mapping[str, Any]) -> Deal:
         _ltv_add(deal.company_id, deal.amount)
     if reassigned:
         track_deal_state(deal, +1)
+    track_board(board_before, board_key(deal))
     if contacts is not None:
         deal.contacts.set(contacts)
     after = _snapshot(deal)
@@ -330,9 +387,16 @@ def deal_update(*, deal: Deal, actor: Actor, data: Mapping[str, Any]) -> Deal:
     changes = diff(before, after)
     if changes:
         audit(actor=actor, obj=deal, action="updated", changes=changes)
-        emit(name="deal.updated", obj=deal, actor=actor, payload=_event_payload(deal, changes=changes))
+        emit(
+            name="deal.updated",
+            obj=deal,
+            actor=actor,
+            payload=_event_payload(deal, changes=changes),
+        )
         if "responsible" in changes:
-            emit(name="deal.responsible_changed", obj=deal, actor=actor, payload=_event_payload(deal))
+            emit(
+                name="deal.responsible_changed", obj=deal, actor=actor, payload=_event_payload(deal)
+            )
     return deal
 
 
@@ -361,7 +425,7 @@ def deal_move_to_stage(
     loss_comment: str = "",
 ) -> Deal:
     """Move a deal to a stage of its pipeline, filling the stage's required fields."""
-    deal = Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
+    deal = Deal.objects.select_for_update().get(pk=deal.pk)  # no join: see deal_update
     _check_version(deal.version, version)
     target = _resolve_stage(stage)
     if target.pipeline_id != deal.pipeline_id:
@@ -421,6 +485,7 @@ def deal_move_to_stage(
     before["contacts"] = sorted(deal.contacts.values_list("pk", flat=True))
     now = clock.now()
     entered_before = deal.stage_entered_at
+    board_before = board_key(deal)
     changed_stage = target.pk != old_stage.pk
     deal.amount, deal.comment, deal.custom = amount, comment, custom
     if changed_stage:
@@ -430,10 +495,13 @@ def deal_move_to_stage(
         deal.stage_entered_at = now
         deal.closed_at = now if target.is_closed else None
         deal.loss_reason = reason if target.semantic == StageSemantic.LOST else None
-        deal.loss_comment = loss_comment.strip()[:1000] if target.semantic == StageSemantic.LOST else ""
+        deal.loss_comment = (
+            loss_comment.strip()[:1000] if target.semantic == StageSemantic.LOST else ""
+        )
     deal.version = F("version") + 1
     deal.save()
     deal.refresh_from_db()
+    track_board(board_before, board_key(deal))
     if contacts is not None:
         deal.contacts.set(contacts)
     if changed_stage:
@@ -452,7 +520,12 @@ def deal_move_to_stage(
     changes = diff(before, after)
     if reason is not None:
         changes["loss_reason"] = [None, reason.name]
-    audit(actor=actor, obj=deal, action="stage_changed" if changed_stage else "updated", changes=changes)
+    audit(
+        actor=actor,
+        obj=deal,
+        action="stage_changed" if changed_stage else "updated",
+        changes=changes,
+    )
     if changed_stage:
         payload = _event_payload(deal, from_stage=old_stage.pk, to_stage=target.pk)
         emit(name="deal.stage_changed", obj=deal, actor=actor, payload=payload)
@@ -475,6 +548,7 @@ def deal_delete(*, deal: Deal, actor: Actor) -> None:
             _("У сделки есть открытые задачи — завершите их перед удалением"), code=ErrorCode.IN_USE
         )
     track_deal_state(deal, -1)
+    track_board(board_key(deal), None)
     if deal.status == StageSemantic.WON:
         _ltv_add(deal.company_id, -deal.amount)
     audit(actor=actor, obj=deal, action="deleted", changes=diff(_snapshot(deal), {}))
@@ -529,7 +603,9 @@ def _clean_stage(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
 
 
 @transaction.atomic
-def pipeline_create(*, actor: Actor, name: str, stages: Sequence[Mapping[str, Any]] = ()) -> Pipeline:
+def pipeline_create(
+    *, actor: Actor, name: str, stages: Sequence[Mapping[str, Any]] = ()
+) -> Pipeline:
     from voronka.kernel.normalize import clean_text
 
     try:
@@ -616,11 +692,20 @@ def stages_reorder(*, pipeline: Pipeline, actor: Actor, order: Sequence[int]) ->
 @transaction.atomic
 def stage_delete(*, stage: Stage, actor: Actor) -> None:
     if stage.deals.exists():
-        raise ApplicationError(_("На стадии есть сделки — сначала перенесите их"), code=ErrorCode.IN_USE)
+        raise ApplicationError(
+            _("На стадии есть сделки — сначала перенесите их"), code=ErrorCode.IN_USE
+        )
     if stage.pipeline.stages.filter(semantic=StageSemantic.OPEN).exclude(pk=stage.pk).count() == 0:
-        raise ApplicationError(_("В воронке должна остаться открытая стадия"), code=ErrorCode.IN_USE)
-    if StageChange.objects.filter(to_stage=stage).exists() or StageChange.objects.filter(from_stage=stage).exists():
-        raise ApplicationError(_("Стадия есть в истории сделок — удалить нельзя"), code=ErrorCode.IN_USE)
+        raise ApplicationError(
+            _("В воронке должна остаться открытая стадия"), code=ErrorCode.IN_USE
+        )
+    if (
+        StageChange.objects.filter(to_stage=stage).exists()
+        or StageChange.objects.filter(from_stage=stage).exists()
+    ):
+        raise ApplicationError(
+            _("Стадия есть в истории сделок — удалить нельзя"), code=ErrorCode.IN_USE
+        )
     audit(actor=actor, obj=stage, action="deleted", changes={"name": [stage.name, None]})
     stage.delete()
 
@@ -648,27 +733,42 @@ def custom_field_create(*, actor: Actor, data: Mapping[str, Any]) -> CustomField
     elif CustomField.objects.filter(entity=entity, key=key).exists():
         c.error("key", _("Поле с таким ключом уже есть"))
     choices = data.get("choices") or []
-    if not isinstance(choices, list) or any(not isinstance(x, str) or not x.strip() or len(x) > 120 for x in choices):
+    if not isinstance(choices, list) or any(
+        not isinstance(x, str) or not x.strip() or len(x) > 120 for x in choices
+    ):
         c.error("choices", _("Ожидается список вариантов"))
     elif ftype in (CustomFieldType.LIST, CustomFieldType.MULTI) and not choices:
         c.error("choices", _("Для списка нужны варианты"))
     c.raise_if_errors()
     sort = (CustomField.objects.filter(entity=entity).aggregate(m=Max("sort"))["m"] or 0) + 1
     field = CustomField.objects.create(
-        entity=entity, key=key, name=c.cleaned["name"], type=ftype,
-        choices=[x.strip() for x in choices], sort=sort,
+        entity=entity,
+        key=key,
+        name=c.cleaned["name"],
+        type=ftype,
+        choices=[x.strip() for x in choices],
+        sort=sort,
     )
-    audit(actor=actor, obj=field, action="created", changes={"key": [None, key], "type": [None, ftype]})
+    audit(
+        actor=actor,
+        obj=field,
+        action="created",
+        changes={"key": [None, key], "type": [None, ftype]},
+    )
     return field
 
 
 @transaction.atomic
-def custom_field_update(*, field: CustomField, actor: Actor, data: Mapping[str, Any]) -> CustomField:
+def custom_field_update(
+    *, field: CustomField, actor: Actor, data: Mapping[str, Any]
+) -> CustomField:
     c = FieldCleaner(data, {"name", "choices", "sort", "is_active"})
     c.text("name", max_length=120, required=True)
     if "choices" in data:
         choices = data["choices"]
-        if not isinstance(choices, list) or any(not isinstance(x, str) or not x.strip() for x in choices):
+        if not isinstance(choices, list) or any(
+            not isinstance(x, str) or not x.strip() for x in choices
+        ):
             c.error("choices", _("Ожидается список вариантов"))
         else:
             c.cleaned["choices"] = [x.strip() for x in choices]
@@ -681,4 +781,3 @@ def custom_field_update(*, field: CustomField, actor: Actor, data: Mapping[str, 
     field.save()
     audit(actor=actor, obj=field, action="updated", changes=diff(before, c.cleaned))
     return field
-

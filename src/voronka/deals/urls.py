@@ -6,7 +6,11 @@ app_name = "deals"
 
 urlpatterns = [
     path("pipelines/<int:pipeline_id>/board/", views.pipeline_board, name="pipeline-board"),
-    path("pipelines/<int:pipeline_id>/board/<int:stage_id>/more/", views.board_column_more, name="board-more"),
+    path(
+        "pipelines/<int:pipeline_id>/board/<int:stage_id>/more/",
+        views.board_column_more,
+        name="board-more",
+    ),
     path("deals/", views.deal_list, name="deal-list"),
     path("deals/new/", views.deal_create, name="deal-create"),
     path("deals/<int:deal_id>/", views.deal_detail, name="deal-detail"),
@@ -15,10 +19,30 @@ urlpatterns = [
     path("deals/<int:deal_id>/delete/", views.deal_delete, name="deal-delete"),
     path("files/<int:file_id>/", views.file_download, name="file-download"),
     path("settings/pipelines/", views_settings.pipelines, name="settings-pipelines"),
-    path("settings/pipelines/<int:pipeline_id>/", views_settings.pipeline_edit, name="settings-pipeline"),
-    path("settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/", views_settings.stage_edit, name="settings-stage"),
-    path("settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/delete/", views_settings.stage_delete, name="settings-stage-delete"),
-    path("settings/pipelines/<int:pipeline_id>/reorder/", views_settings.stages_reorder, name="settings-stages-reorder"),
+    path(
+        "settings/pipelines/<int:pipeline_id>/",
+        views_settings.pipeline_edit,
+        name="settings-pipeline",
+    ),
+    path(
+        "settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/",
+        views_settings.stage_edit,
+        name="settings-stage",
+    ),
+    path(
+        "settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/delete/",
+        views_settings.stage_delete,
+        name="settings-stage-delete",
+    ),
+    path(
+        "settings/pipelines/<int:pipeline_id>/reorder/",
+        views_settings.stages_reorder,
+        name="settings-stages-reorder",
+    ),
     path("settings/fields/", views_settings.custom_fields, name="settings-fields"),
-    path("settings/fields/<int:field_id>/toggle/", views_settings.custom_field_toggle, name="settings-field-toggle"),
+    path(
+        "settings/fields/<int:field_id>/toggle/",
+        views_settings.custom_field_toggle,
+        name="settings-field-toggle",
+    ),
 ]

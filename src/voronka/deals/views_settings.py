@@ -53,23 +53,38 @@ def pipelines(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
-            pipeline = services.pipeline_create(actor=_actor(request), name=request.POST.get("name", ""))
+            pipeline = services.pipeline_create(
+                actor=_actor(request), name=request.POST.get("name", "")
+            )
             messages.success(request, _("Воронка создана"))
             return redirect("deals:settings-pipeline", pipeline_id=pipeline.pk)
         except ApplicationError as exc:
             errors = exc.errors
-    return render(request, "deals/settings_pipelines.html", {
-        "pipelines": Pipeline.objects.prefetch_related("stages"), "errors": errors,
-    }, status=422 if errors else 200)
+    return render(
+        request,
+        "deals/settings_pipelines.html",
+        {
+            "pipelines": Pipeline.objects.prefetch_related("stages"),
+            "errors": errors,
+            "post": request.POST if errors else None,
+        },
+        status=422 if errors else 200,
+    )
 
 
 def _pipeline_context(pipeline: Pipeline, **extra: Any) -> dict[str, Any]:
     requirable = [(k, str(v)) for k, v in BUILTIN_REQUIRABLE.items()] + [
-        (f.key, f.name) for f in CustomField.objects.filter(entity=CustomFieldEntity.DEAL, is_active=True)
+        (f.key, f.name)
+        for f in CustomField.objects.filter(entity=CustomFieldEntity.DEAL, is_active=True)
     ]
     context = {
-        "pipeline": pipeline, "stages": list(pipeline.stages.all()), "semantics": StageSemantic.choices,
-        "requirable": requirable, "errors": {}, "error_stage": None,
+        "pipeline": pipeline,
+        "stages": list(pipeline.stages.all()),
+        "semantics": StageSemantic.choices,
+        "requirable": requirable,
+        "builtin_count": len(BUILTIN_REQUIRABLE),
+        "errors": {},
+        "error_stage": None,
     }
     context.update(extra)
     return context
@@ -84,14 +99,22 @@ def pipeline_edit(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("action") == "rename":
-                services.pipeline_rename(pipeline=pipeline, actor=_actor(request), name=request.POST.get("name", ""))
+                services.pipeline_rename(
+                    pipeline=pipeline, actor=_actor(request), name=request.POST.get("name", "")
+                )
                 messages.success(request, _("Воронка переименована"))
             else:
-                services.stage_create(pipeline=pipeline, actor=_actor(request), data=_stage_form(request.POST))
+                services.stage_create(
+                    pipeline=pipeline, actor=_actor(request), data=_stage_form(request.POST)
+                )
                 messages.success(request, _("Стадия добавлена"))
         except ApplicationError as exc:
-            return render(request, "deals/settings_pipeline.html",
-                          _pipeline_context(pipeline, errors=exc.errors, message=exc.message), status=exc.status)
+            return render(
+                request,
+                "deals/settings_pipeline.html",
+                _pipeline_context(pipeline, errors=exc.errors, message=exc.message),
+                status=exc.status,
+            )
         return redirect("deals:settings-pipeline", pipeline_id=pipeline.pk)
     return render(request, "deals/settings_pipeline.html", _pipeline_context(pipeline))
 
@@ -106,8 +129,14 @@ def stage_edit(request: HttpRequest, pipeline_id: int, stage_id: int) -> HttpRes
         services.stage_update(stage=stage, actor=_actor(request), data=_stage_form(request.POST))
         messages.success(request, _("Стадия «%(name)s» сохранена") % {"name": stage.name})
     except ApplicationError as exc:
-        return render(request, "deals/settings_pipeline.html", _pipeline_context(
-            stage.pipeline, errors=exc.errors, message=exc.message, error_stage=stage.pk), status=exc.status)
+        return render(
+            request,
+            "deals/settings_pipeline.html",
+            _pipeline_context(
+                stage.pipeline, errors=exc.errors, message=exc.message, error_stage=stage.pk
+            ),
+            status=exc.status,
+        )
     return redirect("deals:settings-pipeline", pipeline_id=pipeline_id)
 
 
@@ -157,18 +186,39 @@ def custom_fields(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         choices = [c.strip() for c in request.POST.get("choices", "").splitlines() if c.strip()]
         try:
-            services.custom_field_create(actor=_actor(request), data={
-                "entity": request.POST.get("entity", "deal"), "key": request.POST.get("key", ""),
-                "name": request.POST.get("name", ""), "type": request.POST.get("type", ""), "choices": choices,
-            })
+            services.custom_field_create(
+                actor=_actor(request),
+                data={
+                    "entity": request.POST.get("entity", "deal"),
+                    "key": request.POST.get("key", ""),
+                    "name": request.POST.get("name", ""),
+                    "type": request.POST.get("type", ""),
+                    "choices": choices,
+                },
+            )
             messages.success(request, _("Поле добавлено"))
             return redirect("deals:settings-fields")
         except ApplicationError as exc:
             errors, message = exc.errors, exc.message
-    return render(request, "deals/settings_fields.html", {
-        "fields": CustomField.objects.order_by("entity", "sort"), "entities": CustomFieldEntity.choices,
-        "types": CustomFieldType.choices, "errors": errors, "message": message, "post": request.POST,
-    }, status=422 if errors else 200)
+    entity = request.GET.get("entity", "")
+    entity = entity if entity in CustomFieldEntity.values else ""
+    fields = CustomField.objects.order_by("entity", "sort", "id")
+    if entity:
+        fields = fields.filter(entity=entity)
+    return render(
+        request,
+        "deals/settings_fields.html",
+        {
+            "fields": fields,
+            "entities": CustomFieldEntity.choices,
+            "entity": entity,
+            "types": CustomFieldType.choices,
+            "errors": errors,
+            "message": message,
+            "post": request.POST,
+        },
+        status=422 if errors else 200,
+    )
 
 
 @configure_required
@@ -177,5 +227,7 @@ def custom_field_toggle(request: HttpRequest, field_id: int) -> HttpResponse:
     field = CustomField.objects.filter(pk=field_id).first()
     if field is None:
         return render(request, "web/error.html", {"code": 404}, status=404)
-    services.custom_field_update(field=field, actor=_actor(request), data={"is_active": not field.is_active})
+    services.custom_field_update(
+        field=field, actor=_actor(request), data={"is_active": not field.is_active}
+    )
     return redirect("deals:settings-fields")

@@ -63,7 +63,9 @@ class User(AbstractUser):
     )
     roles = models.ManyToManyField(Role, blank=True, related_name="users")
     patronymic = models.CharField(max_length=80, blank=True)
-    language = models.CharField(max_length=8, default="ru", choices=[("ru", "Русский"), ("en", "English")])
+    language = models.CharField(
+        max_length=8, default="ru", choices=[("ru", "Русский"), ("en", "English")]
+    )
     timezone = models.CharField(max_length=64, default="Europe/Moscow")
     phone = models.CharField(max_length=20, blank=True)
 

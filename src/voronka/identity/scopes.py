@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from voronka.identity.models import SCOPE_RANK, Scope, User
+from voronka.identity.models import SCOPE_RANK, SCOPED_ENTITIES, Scope, User
 
 # A switch for the negative controls of the authorization tests: when True the scope filter
 # is bypassed and those tests must turn red. Never set outside tests.
@@ -25,6 +25,21 @@ def effective_scope(user: User, entity: str) -> Scope:
                 best = Scope(value)
         cache[entity] = best
     return cache[entity]
+
+
+def prime_scopes(user: User, roles: list[dict[str, str | None]]) -> None:
+    """Fill `effective_scope`'s per-request cache from role scopes read elsewhere (the API token
+    lookup reads them in its own query): per entity the widest over the roles, NONE without
+    roles — the same answer `effective_scope` computes."""
+    cache = {}
+    for entity in SCOPED_ENTITIES:
+        best = Scope.NONE
+        for role in roles:
+            value = role.get(entity)
+            if value is not None and SCOPE_RANK[Scope(value)] > SCOPE_RANK[best]:
+                best = Scope(value)
+        cache[entity] = best
+    user.__dict__["_voronka_scopes"] = cache
 
 
 def has_flag(user: User, flag: str) -> bool:

@@ -32,7 +32,9 @@ class Actor:
         return self.user.pk if self.user is not None else None
 
     @classmethod
-    def for_user(cls, user: User, *, request: Any = None, kind: ActorKind = ActorKind.USER) -> Actor:
+    def for_user(
+        cls, user: User, *, request: Any = None, kind: ActorKind = ActorKind.USER
+    ) -> Actor:
         request_id = getattr(request, "request_id", "") if request is not None else ""
         ip = request.META.get("REMOTE_ADDR", "") if request is not None else ""
         return cls(kind=kind, user=user, request_id=request_id, ip=ip)

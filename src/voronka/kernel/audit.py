@@ -51,7 +51,9 @@ def audit(
     )
 
 
-def emit(*, name: str, obj: models.Model, actor: Actor, payload: dict[str, Any] | None = None) -> DomainEvent:
+def emit(
+    *, name: str, obj: models.Model, actor: Actor, payload: dict[str, Any] | None = None
+) -> DomainEvent:
     return DomainEvent.objects.create(
         name=name,
         object_type=obj._meta.model_name or "",

@@ -12,19 +12,30 @@ from typing import Any
 from django.db import connection, models
 
 
-def upsert_add(model: type[models.Model], keys: Mapping[str, Any], delta: int, column: str = "count") -> None:
-    if not delta:
+def upsert_add(
+    model: type[models.Model], keys: Mapping[str, Any], delta: int, column: str = "count"
+) -> None:
+    upsert_add_many(model, keys, {column: delta})
+
+
+def upsert_add_many(
+    model: type[models.Model], keys: Mapping[str, Any], deltas: Mapping[str, Any]
+) -> None:
+    """`column = column + delta` for each of `deltas` in the row keyed by `keys` (one statement)."""
+    deltas = {k: v for k, v in deltas.items() if v}
+    if not deltas:
         return
     table = model._meta.db_table
     qn = connection.ops.quote_name
     cols = [model._meta.get_field(k).column for k in keys]
     col_sql = ", ".join(qn(c) for c in cols)
-    placeholders = ", ".join(["%s"] * len(cols))
-    target = qn(column)
+    targets = [qn(c) for c in deltas]
+    placeholders = ", ".join(["%s"] * (len(cols) + len(targets)))
+    updates = ", ".join(f"{t} = {qn(table)}.{t} + excluded.{t}" for t in targets)
     sql = (
-        f"INSERT INTO {qn(table)} ({col_sql}, {target}) VALUES ({placeholders}, %s) "
-        f"ON CONFLICT ({col_sql}) DO UPDATE SET {target} = {qn(table)}.{target} + excluded.{target}"
+        f"INSERT INTO {qn(table)} ({col_sql}, {', '.join(targets)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({col_sql}) DO UPDATE SET {updates}"
     )
     params = [v.pk if isinstance(v, models.Model) else v for v in keys.values()]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, delta])
+        cursor.execute(sql, [*params, *deltas.values()])

@@ -64,7 +64,8 @@ class ValidationError(ApplicationError):
 
         first = next(iter(errors.items()), ("", ""))
         super().__init__(
-            message or _("Проверьте поле «%(field)s»: %(error)s") % {"field": first[0], "error": first[1]},
+            message
+            or _("Проверьте поле «%(field)s»: %(error)s") % {"field": first[0], "error": first[1]},
             code=ErrorCode.VALIDATION,
             errors=errors,
         )

@@ -6,24 +6,27 @@ import voronka.kernel.clock
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Comment',
+            name="Comment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('object_type', models.CharField(max_length=16)),
-                ('object_id', models.BigIntegerField()),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("object_type", models.CharField(max_length=16)),
+                ("object_id", models.BigIntegerField()),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(default=voronka.kernel.clock.now)),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
     ]

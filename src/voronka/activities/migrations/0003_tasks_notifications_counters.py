@@ -8,121 +8,298 @@ import voronka.kernel.clock
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('activities', '0002_initial'),
-        ('contacts', '0002_initial'),
-        ('deals', '0003_deal_task_counters'),
+        ("activities", "0002_initial"),
+        ("contacts", "0002_initial"),
+        ("deals", "0003_deal_task_counters"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('call', 'Звонок'), ('meeting', 'Встреча'), ('email', 'E-mail'), ('other', 'Другое')], max_length=8)),
-                ('deadline', models.DateTimeField()),
-                ('comment', models.TextField()),
-                ('status', models.CharField(choices=[('open', 'Открыта'), ('done', 'Выполнена')], default='open', max_length=4)),
-                ('result', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now)),
-                ('updated_at', models.DateTimeField(default=voronka.kernel.clock.now)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('company', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='contacts.company')),
-                ('completed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('contact', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='contacts.contact')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='deals.deal')),
-                ('responsible', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("call", "Звонок"),
+                            ("meeting", "Встреча"),
+                            ("email", "E-mail"),
+                            ("other", "Другое"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("deadline", models.DateTimeField()),
+                ("comment", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Открыта"), ("done", "Выполнена")],
+                        default="open",
+                        max_length=4,
+                    ),
+                ),
+                ("result", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=voronka.kernel.clock.now)),
+                ("updated_at", models.DateTimeField(default=voronka.kernel.clock.now)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "company",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="contacts.company",
+                    ),
+                ),
+                (
+                    "completed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="contacts.contact",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deal",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="deals.deal",
+                    ),
+                ),
+                (
+                    "responsible",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['deadline', 'id'],
+                "ordering": ["deadline", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('task_assigned', 'Вам поставлена задача'), ('task_overdue', 'Задача просрочена'), ('task_overdue_head', 'Просрочена задача сотрудника'), ('deadline_moved', 'Срок задачи перенесён')], max_length=24)),
-                ('text', models.CharField(max_length=500)),
-                ('dedup_key', models.CharField(default='', max_length=64)),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('emailed_at', models.DateTimeField(blank=True, null=True)),
-                ('deal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='deals.deal')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='activities.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("task_assigned", "Вам поставлена задача"),
+                            ("task_overdue", "Задача просрочена"),
+                            ("task_overdue_head", "Просрочена задача сотрудника"),
+                            ("deadline_moved", "Срок задачи перенесён"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("text", models.CharField(max_length=500)),
+                ("dedup_key", models.CharField(default="", max_length=64)),
+                ("created_at", models.DateTimeField(default=voronka.kernel.clock.now)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                ("emailed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "deal",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="deals.deal",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="activities.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='TaskDayCounter',
+            name="TaskDayCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('link', models.CharField(max_length=8)),
-                ('day', models.DateField()),
-                ('count', models.IntegerField(db_default=0, default=0)),
-                ('responsible', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("link", models.CharField(max_length=8)),
+                ("day", models.DateField()),
+                ("count", models.IntegerField(db_default=0, default=0)),
+                (
+                    "responsible",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TaskDeadlineChange',
+            name="TaskDeadlineChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('old_deadline', models.DateTimeField()),
-                ('new_deadline', models.DateTimeField()),
-                ('reason', models.TextField()),
-                ('actor_kind', models.CharField(default='user', max_length=16)),
-                ('at', models.DateTimeField(default=voronka.kernel.clock.now)),
-                ('by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deadline_changes', to='activities.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("old_deadline", models.DateTimeField()),
+                ("new_deadline", models.DateTimeField()),
+                ("reason", models.TextField()),
+                ("actor_kind", models.CharField(default="user", max_length=16)),
+                ("at", models.DateTimeField(default=voronka.kernel.clock.now)),
+                (
+                    "by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deadline_changes",
+                        to="activities.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['responsible', 'deadline'], name='task_open_resp_deadline_idx'),
+            model_name="task",
+            index=models.Index(
+                condition=models.Q(("status", "open")),
+                fields=["responsible", "deadline"],
+                name="task_open_resp_deadline_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['deadline'], name='task_open_deadline_idx'),
+            model_name="task",
+            index=models.Index(
+                condition=models.Q(("status", "open")),
+                fields=["deadline"],
+                name="task_open_deadline_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(condition=models.Q(('status', 'done')), fields=['responsible', 'completed_at'], name='task_done_resp_idx'),
+            model_name="task",
+            index=models.Index(
+                condition=models.Q(("status", "done")),
+                fields=["responsible", "completed_at"],
+                name="task_done_resp_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['deal', 'status', 'deadline'], name='task_deal_idx'),
+            model_name="task",
+            index=models.Index(fields=["deal", "status", "deadline"], name="task_deal_idx"),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.CheckConstraint(condition=models.Q(('deal__isnull', False), ('contact__isnull', False), ('company__isnull', False), _connector='OR'), name='task_linked_to_something'),
+            model_name="task",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("deal__isnull", False),
+                    ("contact__isnull", False),
+                    ("company__isnull", False),
+                    _connector="OR",
+                ),
+                name="task_linked_to_something",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['open', 'done'])), name='task_status_valid'),
+            model_name="task",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["open", "done"])), name="task_status_valid"
+            ),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['user', '-created_at'], name='notif_user_idx'),
+            model_name="notification",
+            index=models.Index(fields=["user", "-created_at"], name="notif_user_idx"),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(condition=models.Q(('read_at__isnull', True)), fields=['user'], name='notif_unread_idx'),
+            model_name="notification",
+            index=models.Index(
+                condition=models.Q(("read_at__isnull", True)),
+                fields=["user"],
+                name="notif_unread_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(fields=('user', 'kind', 'task', 'dedup_key'), name='notif_dedup_uniq'),
+            model_name="notification",
+            constraint=models.UniqueConstraint(
+                fields=("user", "kind", "task", "dedup_key"), name="notif_dedup_uniq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='taskdaycounter',
-            constraint=models.UniqueConstraint(fields=('responsible', 'link', 'day'), name='taskday_uniq'),
+            model_name="taskdaycounter",
+            constraint=models.UniqueConstraint(
+                fields=("responsible", "link", "day"), name="taskday_uniq"
+            ),
         ),
     ]

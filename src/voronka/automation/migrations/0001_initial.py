@@ -6,23 +6,28 @@ import voronka.kernel.clock
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ScheduledRun',
+            name="ScheduledRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job', models.CharField(max_length=64)),
-                ('period', models.CharField(max_length=32)),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job", models.CharField(max_length=64)),
+                ("period", models.CharField(max_length=32)),
+                ("created_at", models.DateTimeField(default=voronka.kernel.clock.now)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('job', 'period'), name='scheduledrun_uniq')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("job", "period"), name="scheduledrun_uniq")
+                ],
             },
         ),
     ]

@@ -6,95 +6,153 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Company',
+            name="Company",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('name', models.CharField(max_length=255)),
-                ('type', models.CharField(choices=[('legal', 'Юридическое лицо'), ('sole_proprietor', 'ИП'), ('family', 'Семья')], default='legal', max_length=20)),
-                ('inn', models.CharField(blank=True, db_index=True, max_length=12)),
-                ('kpp', models.CharField(blank=True, max_length=9)),
-                ('ogrn', models.CharField(blank=True, max_length=15)),
-                ('bank_bik', models.CharField(blank=True, max_length=9)),
-                ('bank_account', models.CharField(blank=True, max_length=20)),
-                ('bank_name', models.CharField(blank=True, max_length=255)),
-                ('phone', models.CharField(blank=True, db_index=True, max_length=20)),
-                ('email', models.CharField(blank=True, db_index=True, max_length=254)),
-                ('website', models.CharField(blank=True, max_length=255)),
-                ('comment', models.TextField(blank=True)),
-                ('custom', models.JSONField(blank=True, default=dict)),
-                ('ltv', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=16)),
-                ('last_interaction_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("legal", "Юридическое лицо"),
+                            ("sole_proprietor", "ИП"),
+                            ("family", "Семья"),
+                        ],
+                        default="legal",
+                        max_length=20,
+                    ),
+                ),
+                ("inn", models.CharField(blank=True, db_index=True, max_length=12)),
+                ("kpp", models.CharField(blank=True, max_length=9)),
+                ("ogrn", models.CharField(blank=True, max_length=15)),
+                ("bank_bik", models.CharField(blank=True, max_length=9)),
+                ("bank_account", models.CharField(blank=True, max_length=20)),
+                ("bank_name", models.CharField(blank=True, max_length=255)),
+                ("phone", models.CharField(blank=True, db_index=True, max_length=20)),
+                ("email", models.CharField(blank=True, db_index=True, max_length=254)),
+                ("website", models.CharField(blank=True, max_length=255)),
+                ("comment", models.TextField(blank=True)),
+                ("custom", models.JSONField(blank=True, default=dict)),
+                ("ltv", models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=16)),
+                ("last_interaction_at", models.DateTimeField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1)),
             ],
             options={
-                'verbose_name_plural': 'companies',
-                'ordering': ['name', 'id'],
+                "verbose_name_plural": "companies",
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='CompanyAddress',
+            name="CompanyAddress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('legal', 'Юридический'), ('actual', 'Фактический'), ('delivery', 'Доставки'), ('home', 'Домашний')], default='actual', max_length=12)),
-                ('text', models.CharField(max_length=500)),
-                ('postal_code', models.CharField(blank=True, max_length=10)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("legal", "Юридический"),
+                            ("actual", "Фактический"),
+                            ("delivery", "Доставки"),
+                            ("home", "Домашний"),
+                        ],
+                        default="actual",
+                        max_length=12,
+                    ),
+                ),
+                ("text", models.CharField(max_length=500)),
+                ("postal_code", models.CharField(blank=True, max_length=10)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('last_name', models.CharField(blank=True, max_length=80)),
-                ('first_name', models.CharField(max_length=80)),
-                ('middle_name', models.CharField(blank=True, max_length=80)),
-                ('position', models.CharField(blank=True, max_length=120)),
-                ('birthday', models.DateField(blank=True, null=True)),
-                ('messengers', models.JSONField(blank=True, default=dict)),
-                ('consent_calls', models.BooleanField(default=True)),
-                ('consent_mailing', models.BooleanField(default=False)),
-                ('comment', models.TextField(blank=True)),
-                ('custom', models.JSONField(blank=True, default=dict)),
-                ('version', models.PositiveIntegerField(default=1)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                ("last_name", models.CharField(blank=True, max_length=80)),
+                ("first_name", models.CharField(max_length=80)),
+                ("middle_name", models.CharField(blank=True, max_length=80)),
+                ("position", models.CharField(blank=True, max_length=120)),
+                ("birthday", models.DateField(blank=True, null=True)),
+                ("messengers", models.JSONField(blank=True, default=dict)),
+                ("consent_calls", models.BooleanField(default=True)),
+                ("consent_mailing", models.BooleanField(default=False)),
+                ("comment", models.TextField(blank=True)),
+                ("custom", models.JSONField(blank=True, default=dict)),
+                ("version", models.PositiveIntegerField(default=1)),
             ],
             options={
-                'ordering': ['last_name', 'first_name', 'id'],
+                "ordering": ["last_name", "first_name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ContactEmail',
+            name="ContactEmail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(db_index=True, max_length=254)),
-                ('kind', models.CharField(default='work', max_length=12)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("address", models.CharField(db_index=True, max_length=254)),
+                ("kind", models.CharField(default="work", max_length=12)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ContactPhone',
+            name="ContactPhone",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(db_index=True, help_text='E.164', max_length=20)),
-                ('kind', models.CharField(default='mobile', max_length=12)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(db_index=True, help_text="E.164", max_length=20)),
+                ("kind", models.CharField(default="mobile", max_length=12)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
     ]

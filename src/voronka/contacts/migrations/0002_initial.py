@@ -6,59 +6,86 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contacts', '0001_initial'),
+        ("contacts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='company',
-            name='responsible',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='companies', to=settings.AUTH_USER_MODEL),
+            model_name="company",
+            name="responsible",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="companies",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='companyaddress',
-            name='company',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='addresses', to='contacts.company'),
+            model_name="companyaddress",
+            name="company",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="addresses",
+                to="contacts.company",
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='company',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='contacts', to='contacts.company'),
+            model_name="contact",
+            name="company",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="contacts",
+                to="contacts.company",
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='responsible',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='contacts', to=settings.AUTH_USER_MODEL),
+            model_name="contact",
+            name="responsible",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="contacts",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='contactemail',
-            name='contact',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='emails', to='contacts.contact'),
+            model_name="contactemail",
+            name="contact",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="emails",
+                to="contacts.contact",
+            ),
         ),
         migrations.AddField(
-            model_name='contactphone',
-            name='contact',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='phones', to='contacts.contact'),
+            model_name="contactphone",
+            name="contact",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="phones",
+                to="contacts.contact",
+            ),
         ),
         migrations.AddIndex(
-            model_name='company',
-            index=models.Index(fields=['responsible', 'name'], name='company_resp_name_idx'),
+            model_name="company",
+            index=models.Index(fields=["responsible", "name"], name="company_resp_name_idx"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['responsible', 'last_name'], name='contact_resp_name_idx'),
+            model_name="contact",
+            index=models.Index(fields=["responsible", "last_name"], name="contact_resp_name_idx"),
         ),
         migrations.AddConstraint(
-            model_name='contactemail',
-            constraint=models.UniqueConstraint(fields=('contact', 'address'), name='contactemail_uniq'),
+            model_name="contactemail",
+            constraint=models.UniqueConstraint(
+                fields=("contact", "address"), name="contactemail_uniq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactphone',
-            constraint=models.UniqueConstraint(fields=('contact', 'number'), name='contactphone_uniq'),
+            model_name="contactphone",
+            constraint=models.UniqueConstraint(
+                fields=("contact", "number"), name="contactphone_uniq"
+            ),
         ),
     ]

@@ -7,97 +7,171 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contacts', '0001_initial'),
+        ("contacts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LossReason',
+            name="LossReason",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('sort', models.PositiveIntegerField(default=0)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("sort", models.PositiveIntegerField(default=0)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['sort', 'id'],
+                "ordering": ["sort", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Pipeline',
+            name="Pipeline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('name', models.CharField(max_length=120)),
-                ('sort', models.PositiveIntegerField(default=0)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("sort", models.PositiveIntegerField(default=0)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['sort', 'id'],
+                "ordering": ["sort", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Stage',
+            name="Stage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('name', models.CharField(max_length=120)),
-                ('sort', models.PositiveIntegerField(default=0)),
-                ('semantic', models.CharField(choices=[('open', 'В работе'), ('won', 'Успех'), ('lost', 'Провал')], default='open', max_length=8)),
-                ('color', models.CharField(default='#3b82f6', max_length=7)),
-                ('sla_days', models.PositiveIntegerField(blank=True, help_text='Limiter: days in stage', null=True)),
-                ('required_fields', models.JSONField(blank=True, default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("sort", models.PositiveIntegerField(default=0)),
+                (
+                    "semantic",
+                    models.CharField(
+                        choices=[("open", "В работе"), ("won", "Успех"), ("lost", "Провал")],
+                        default="open",
+                        max_length=8,
+                    ),
+                ),
+                ("color", models.CharField(default="#3b82f6", max_length=7)),
+                (
+                    "sla_days",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Limiter: days in stage", null=True
+                    ),
+                ),
+                ("required_fields", models.JSONField(blank=True, default=list)),
             ],
             options={
-                'ordering': ['pipeline', 'sort', 'id'],
+                "ordering": ["pipeline", "sort", "id"],
             },
         ),
         migrations.CreateModel(
-            name='StageChange',
+            name="StageChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('actor_kind', models.CharField(default='user', max_length=16)),
-                ('seconds_in_from', models.BigIntegerField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("actor_kind", models.CharField(default="user", max_length=16)),
+                ("seconds_in_from", models.BigIntegerField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Deal',
+            name="Deal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('title', models.CharField(max_length=255)),
-                ('status', models.CharField(choices=[('open', 'В работе'), ('won', 'Успех'), ('lost', 'Провал')], default='open', max_length=8)),
-                ('amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=16)),
-                ('currency', models.CharField(default='RUB', max_length=3)),
-                ('source', models.CharField(blank=True, max_length=64)),
-                ('utm_source', models.CharField(blank=True, max_length=128)),
-                ('utm_medium', models.CharField(blank=True, max_length=128)),
-                ('utm_campaign', models.CharField(blank=True, max_length=128)),
-                ('utm_content', models.CharField(blank=True, max_length=128)),
-                ('utm_term', models.CharField(blank=True, max_length=128)),
-                ('comment', models.TextField(blank=True)),
-                ('custom', models.JSONField(blank=True, default=dict)),
-                ('opened_at', models.DateTimeField()),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('stage_entered_at', models.DateTimeField()),
-                ('loss_comment', models.CharField(blank=True, max_length=1000)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('company', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deals', to='contacts.company')),
-                ('contacts', models.ManyToManyField(blank=True, related_name='deals', to='contacts.contact')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                ("title", models.CharField(max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "В работе"), ("won", "Успех"), ("lost", "Провал")],
+                        default="open",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=16),
+                ),
+                ("currency", models.CharField(default="RUB", max_length=3)),
+                ("source", models.CharField(blank=True, max_length=64)),
+                ("utm_source", models.CharField(blank=True, max_length=128)),
+                ("utm_medium", models.CharField(blank=True, max_length=128)),
+                ("utm_campaign", models.CharField(blank=True, max_length=128)),
+                ("utm_content", models.CharField(blank=True, max_length=128)),
+                ("utm_term", models.CharField(blank=True, max_length=128)),
+                ("comment", models.TextField(blank=True)),
+                ("custom", models.JSONField(blank=True, default=dict)),
+                ("opened_at", models.DateTimeField()),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("stage_entered_at", models.DateTimeField()),
+                ("loss_comment", models.CharField(blank=True, max_length=1000)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "company",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deals",
+                        to="contacts.company",
+                    ),
+                ),
+                (
+                    "contacts",
+                    models.ManyToManyField(blank=True, related_name="deals", to="contacts.contact"),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
     ]

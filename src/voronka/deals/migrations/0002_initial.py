@@ -6,108 +6,160 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('deals', '0001_initial'),
+        ("deals", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='deal',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="deal",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='responsible',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deals', to=settings.AUTH_USER_MODEL),
+            model_name="deal",
+            name="responsible",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="deals",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='loss_reason',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='deals', to='deals.lossreason'),
+            model_name="deal",
+            name="loss_reason",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="deals",
+                to="deals.lossreason",
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='pipeline',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deals', to='deals.pipeline'),
+            model_name="deal",
+            name="pipeline",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="deals",
+                to="deals.pipeline",
+            ),
         ),
         migrations.AddField(
-            model_name='stage',
-            name='pipeline',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stages', to='deals.pipeline'),
+            model_name="stage",
+            name="pipeline",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="stages",
+                to="deals.pipeline",
+            ),
         ),
         migrations.AddField(
-            model_name='lossreason',
-            name='warming_stage',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='deals.stage'),
+            model_name="lossreason",
+            name="warming_stage",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="deals.stage",
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='stage',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deals', to='deals.stage'),
+            model_name="deal",
+            name="stage",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="deals", to="deals.stage"
+            ),
         ),
         migrations.AddField(
-            model_name='stagechange',
-            name='by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="stagechange",
+            name="by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='stagechange',
-            name='deal',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stage_changes', to='deals.deal'),
+            model_name="stagechange",
+            name="deal",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="stage_changes",
+                to="deals.deal",
+            ),
         ),
         migrations.AddField(
-            model_name='stagechange',
-            name='from_stage',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='deals.stage'),
+            model_name="stagechange",
+            name="from_stage",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="deals.stage",
+            ),
         ),
         migrations.AddField(
-            model_name='stagechange',
-            name='to_stage',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='deals.stage'),
+            model_name="stagechange",
+            name="to_stage",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="deals.stage"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stage',
-            constraint=models.CheckConstraint(condition=models.Q(('semantic__in', ['open', 'won', 'lost'])), name='stage_semantic_valid'),
+            model_name="stage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("semantic__in", ["open", "won", "lost"])),
+                name="stage_semantic_valid",
+            ),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['stage', '-stage_entered_at', '-id'], name='deal_board_idx'),
+            model_name="deal",
+            index=models.Index(fields=["stage", "-stage_entered_at", "-id"], name="deal_board_idx"),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['pipeline', 'stage', 'amount'], name='deal_stage_sum_idx'),
+            model_name="deal",
+            index=models.Index(fields=["pipeline", "stage", "amount"], name="deal_stage_sum_idx"),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['responsible', '-id'], name='deal_resp_idx'),
+            model_name="deal",
+            index=models.Index(fields=["responsible", "-id"], name="deal_resp_idx"),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['responsible', 'stage'], name='deal_resp_stage_idx'),
+            model_name="deal",
+            index=models.Index(fields=["responsible", "stage"], name="deal_resp_stage_idx"),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['status', '-id'], name='deal_status_idx'),
+            model_name="deal",
+            index=models.Index(fields=["status", "-id"], name="deal_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['opened_at'], name='deal_opened_idx'),
+            model_name="deal",
+            index=models.Index(fields=["opened_at"], name="deal_opened_idx"),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['amount'], name='deal_amount_idx'),
+            model_name="deal",
+            index=models.Index(fields=["amount"], name="deal_amount_idx"),
         ),
         migrations.AddConstraint(
-            model_name='deal',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='deal_amount_nonnegative'),
+            model_name="deal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gte", 0)), name="deal_amount_nonnegative"
+            ),
         ),
         migrations.AddIndex(
-            model_name='stagechange',
-            index=models.Index(fields=['deal', 'at'], name='stagechange_deal_idx'),
+            model_name="stagechange",
+            index=models.Index(fields=["deal", "at"], name="stagechange_deal_idx"),
         ),
     ]

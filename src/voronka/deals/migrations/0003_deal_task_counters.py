@@ -6,44 +6,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deals', '0002_initial'),
+        ("deals", "0002_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='deal',
-            name='next_task_deadline',
+            model_name="deal",
+            name="next_task_deadline",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='open_tasks',
+            model_name="deal",
+            name="open_tasks",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.CreateModel(
-            name='DealUserCounter',
+            name="DealUserCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('open_deals', models.IntegerField(db_default=0, default=0)),
-                ('without_task', models.IntegerField(db_default=0, default=0)),
-                ('responsible', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("open_deals", models.IntegerField(db_default=0, default=0)),
+                ("without_task", models.IntegerField(db_default=0, default=0)),
+                (
+                    "responsible",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DealStageDayCounter',
+            name="DealStageDayCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('count', models.IntegerField(db_default=0, default=0)),
-                ('responsible', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('stage', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='deals.stage')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("count", models.IntegerField(db_default=0, default=0)),
+                (
+                    "responsible",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="deals.stage",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['stage', 'day'], name='dealstageday_stage_idx')],
-                'constraints': [models.UniqueConstraint(fields=('responsible', 'stage', 'day'), name='dealstageday_uniq')],
+                "indexes": [models.Index(fields=["stage", "day"], name="dealstageday_stage_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("responsible", "stage", "day"), name="dealstageday_uniq"
+                    )
+                ],
             },
         ),
     ]

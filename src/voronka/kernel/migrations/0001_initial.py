@@ -8,7 +8,6 @@ import voronka.kernel.clock
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,74 +16,167 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='CustomField',
+            name="CustomField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=voronka.kernel.clock.now, editable=False)),
-                ('entity', models.CharField(choices=[('deal', 'Сделка'), ('company', 'Компания'), ('contact', 'Контакт')], max_length=16)),
-                ('key', models.SlugField()),
-                ('name', models.CharField(max_length=120)),
-                ('type', models.CharField(choices=[('string', 'Строка'), ('number', 'Число'), ('money', 'Деньги'), ('list', 'Список (один)'), ('multi', 'Список (несколько)'), ('date', 'Дата'), ('datetime', 'Дата и время'), ('boolean', 'Да/Нет'), ('address', 'Адрес'), ('link', 'Ссылка'), ('file', 'Файл')], max_length=16)),
-                ('choices', models.JSONField(blank=True, default=list)),
-                ('sort', models.PositiveIntegerField(default=0)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=voronka.kernel.clock.now, editable=False),
+                ),
+                (
+                    "entity",
+                    models.CharField(
+                        choices=[
+                            ("deal", "Сделка"),
+                            ("company", "Компания"),
+                            ("contact", "Контакт"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("key", models.SlugField()),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("string", "Строка"),
+                            ("number", "Число"),
+                            ("money", "Деньги"),
+                            ("list", "Список (один)"),
+                            ("multi", "Список (несколько)"),
+                            ("date", "Дата"),
+                            ("datetime", "Дата и время"),
+                            ("boolean", "Да/Нет"),
+                            ("address", "Адрес"),
+                            ("link", "Ссылка"),
+                            ("file", "Файл"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("choices", models.JSONField(blank=True, default=list)),
+                ("sort", models.PositiveIntegerField(default=0)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['entity', 'sort', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('entity', 'key'), name='customfield_entity_key_uniq')],
+                "ordering": ["entity", "sort", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("entity", "key"), name="customfield_entity_key_uniq"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DomainEvent',
+            name="DomainEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=64)),
-                ('object_type', models.CharField(max_length=32)),
-                ('object_id', models.BigIntegerField()),
-                ('payload', models.JSONField(default=dict)),
-                ('actor_kind', models.CharField(max_length=16)),
-                ('actor_user_id', models.BigIntegerField(blank=True, null=True)),
-                ('occurred_at', models.DateTimeField(default=voronka.kernel.clock.now)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(db_index=True, max_length=64)),
+                ("object_type", models.CharField(max_length=32)),
+                ("object_id", models.BigIntegerField()),
+                ("payload", models.JSONField(default=dict)),
+                ("actor_kind", models.CharField(max_length=16)),
+                ("actor_user_id", models.BigIntegerField(blank=True, null=True)),
+                ("occurred_at", models.DateTimeField(default=voronka.kernel.clock.now)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['id'],
-                'indexes': [models.Index(condition=models.Q(('processed_at__isnull', True)), fields=['id'], name='outbox_pending_idx'), models.Index(fields=['object_type', 'object_id'], name='outbox_object_idx')],
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("processed_at__isnull", True)),
+                        fields=["id"],
+                        name="outbox_pending_idx",
+                    ),
+                    models.Index(fields=["object_type", "object_id"], name="outbox_object_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StoredFile',
+            name="StoredFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(upload_to='uploads/%Y/%m/')),
-                ('name', models.CharField(max_length=255)),
-                ('size', models.PositiveBigIntegerField()),
-                ('content_type', models.CharField(max_length=100)),
-                ('sha256', models.CharField(max_length=64)),
-                ('entity', models.CharField(choices=[('deal', 'Сделка'), ('company', 'Компания'), ('contact', 'Контакт')], max_length=16)),
-                ('object_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('uploaded_at', models.DateTimeField(auto_now_add=True)),
-                ('uploaded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("file", models.FileField(upload_to="uploads/%Y/%m/")),
+                ("name", models.CharField(max_length=255)),
+                ("size", models.PositiveBigIntegerField()),
+                ("content_type", models.CharField(max_length=100)),
+                ("sha256", models.CharField(max_length=64)),
+                (
+                    "entity",
+                    models.CharField(
+                        choices=[
+                            ("deal", "Сделка"),
+                            ("company", "Компания"),
+                            ("contact", "Контакт"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("object_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("uploaded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=voronka.kernel.clock.now)),
-                ('actor_kind', models.CharField(max_length=16)),
-                ('object_type', models.CharField(max_length=32)),
-                ('object_id', models.BigIntegerField()),
-                ('action', models.CharField(max_length=32)),
-                ('changes', models.JSONField(blank=True, default=dict)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('ip', models.CharField(blank=True, max_length=64)),
-                ('actor_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True, default=voronka.kernel.clock.now)),
+                ("actor_kind", models.CharField(max_length=16)),
+                ("object_type", models.CharField(max_length=32)),
+                ("object_id", models.BigIntegerField()),
+                ("action", models.CharField(max_length=32)),
+                ("changes", models.JSONField(blank=True, default=dict)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("ip", models.CharField(blank=True, max_length=64)),
+                (
+                    "actor_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['object_type', 'object_id', 'at'], name='audit_object_idx')],
+                "ordering": ["-at", "-id"],
+                "indexes": [
+                    models.Index(fields=["object_type", "object_id", "at"], name="audit_object_idx")
+                ],
             },
         ),
     ]

@@ -42,7 +42,12 @@ def money_short(value: Any) -> str:
     from django.utils.translation import gettext as _
 
     if amount >= 1_000_000:
-        return f"{amount / 1_000_000:.1f}".rstrip("0").rstrip(".").replace(".", ",") + " " + _("млн") + " ₽"
+        return (
+            f"{amount / 1_000_000:.1f}".rstrip("0").rstrip(".").replace(".", ",")
+            + " "
+            + _("млн")
+            + " ₽"
+        )
     if amount >= 10_000:
         return f"{amount / 1000:.0f} " + _("тыс.") + " ₽"
     return money(value)
@@ -157,9 +162,124 @@ def pretty(value: Any) -> str:
     text = str(value)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}T[\d:.]+([+-]\d{2}:\d{2}|Z)?", text):
         try:
-            return timezone.localtime(dt.datetime.fromisoformat(text.replace("Z", "+00:00"))).strftime("%d.%m.%Y %H:%M")
+            return timezone.localtime(
+                dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            ).strftime("%d.%m.%Y %H:%M")
         except ValueError:
             return text
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         return f"{text[8:10]}.{text[5:7]}.{text[:4]}"
     return text
+
+
+# --- people and stages ---------------------------------------------------------------------------
+
+# Soft background / ink pairs; a user keeps the same colour everywhere (picked by id).
+AVATAR_COLOURS = [
+    ("#dbeafe", "#1e40af"),
+    ("#dcfce7", "#166534"),
+    ("#fef3c7", "#92400e"),
+    ("#fce7f3", "#9d174d"),
+    ("#e0e7ff", "#3730a3"),
+    ("#ccfbf1", "#115e59"),
+    ("#ffedd5", "#9a3412"),
+    ("#f3e8ff", "#6b21a8"),
+]
+
+
+@register.filter
+def avatar_style(user: Any) -> str:
+    """Inline CSS variables for an avatar: the same soft colour for a user on every screen."""
+    pk = getattr(user, "pk", None) or 0
+    bg, ink = AVATAR_COLOURS[int(pk) % len(AVATAR_COLOURS)]
+    return f"--av-bg: {bg}; --av-ink: {ink}"
+
+
+@register.inclusion_tag("web/_avatar.html")
+def avatar(user: Any, size: str = "", with_name: bool = False) -> dict[str, Any]:
+    """``{% avatar deal.responsible "sm" %}`` — initials in a coloured circle (title: full name)."""
+    return {"user": user, "size": size, "with_name": with_name}
+
+
+@register.filter
+def over_sla(entered_at: dt.datetime | None, sla_days: Any) -> bool:
+    """True when a deal has been in its stage longer than the stage limit (days)."""
+    if entered_at is None or sla_days in (None, ""):
+        return False
+    return clock.now() - entered_at > dt.timedelta(days=int(sla_days))
+
+
+@register.filter
+def text_on(colour: Any) -> str:
+    """Black or white ink for text drawn on a stage colour (#rrggbb)."""
+    value = str(colour or "")
+    if len(value) != 7 or not value.startswith("#"):
+        return "#fff"
+    try:
+        r, g, b = (int(value[i : i + 2], 16) for i in (1, 3, 5))
+    except ValueError:
+        return "#fff"
+    return "#0f172a" if (0.299 * r + 0.587 * g + 0.114 * b) > 170 else "#fff"
+
+
+@register.filter
+def split(value: str, sep: str | None = None) -> list[str]:
+    """``"a b c"|split`` → ["a", "b", "c"] (constant lists in templates)."""
+    return str(value).split(sep)
+
+
+PUBLIC_ATTRS = {"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"}
+
+
+@register.filter
+def attr(obj: Any, name: str) -> Any:
+    """A named plain attribute (only the UTM fields: templates loop over their names)."""
+    return getattr(obj, name, "") if name in PUBLIC_ATTRS else ""
+
+
+@register.filter
+def is_blank(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+@register.filter
+def phone(value: Any) -> str:
+    """E.164 → readable: +79109894383 → «+7 910 989-43-83» (other countries as stored)."""
+    text = str(value or "")
+    if len(text) == 12 and text.startswith("+7") and text[1:].isdigit():
+        return f"+7 {text[2:5]} {text[5:8]}-{text[8:10]}-{text[10:12]}"
+    return text
+
+
+@register.filter
+def short_name(user: Any) -> str:
+    """«Иван Петров» → «Иван П.» (cards have little room)."""
+    first, last = getattr(user, "first_name", ""), getattr(user, "last_name", "")
+    if first and last:
+        return f"{first} {last[0]}."
+    return getattr(user, "display_name", "") or str(user or "")
+
+
+FORM_FIELDS = {
+    "name",
+    "inn",
+    "kpp",
+    "ogrn",
+    "bank_bik",
+    "bank_account",
+    "bank_name",
+    "phone",
+    "email",
+    "website",
+    "comment",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "position",
+}
+
+
+@register.filter
+def field(obj: Any, name: str) -> Any:
+    """A plain text field of a company/contact for its edit form (whitelisted names only)."""
+    return getattr(obj, name, "") if obj is not None and name in FORM_FIELDS else ""

@@ -1,141 +1,250 @@
-/* Voronka UI glue: CSRF for htmx and fetch, auto-submitting selects, the kanban drag & drop
-   with the required-fields modal, repeatable input rows, live counters in the navigation. */
+/* Voronka UI glue (no inline scripts: CSP allows only 'self').
+   - CSRF header on every htmx and fetch request (token from <meta name="csrf-token">)
+   - small behaviours: auto-submitting selects, confirm before delete, repeatable input rows
+   - live counters: the navigation polls /counters/ and each badge goes to its slot
+   - the kanban: SortableJS drag → POST /deals/<id>/move/ with the deal's version; the server
+     answers with the fresh card (200), the required-fields form (422, shown in a modal), or a
+     refusal (409 conflict / 4xx) — then the card goes back and the message is shown
+   - the deal card's stage bar uses the same move endpoint and modal
+   - settings: stages reorder by drag (the ▲▼ buttons work without JavaScript) */
 (function () {
   "use strict";
   const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
-  const nf = new Intl.NumberFormat(document.documentElement.lang === "en" ? "en-US" : "ru-RU", { maximumFractionDigits: 0 });
+  const lang = document.documentElement.lang === "en" ? "en-US" : "ru-RU";
+  // Amounts as the server writes them (web/templatetags/voronka.py money): 1 500 000 ₽.
+  const money = (n) => `${Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f")}\u00a0₽`;
+  const onReady = (fn) => (document.readyState !== "loading" ? fn() : document.addEventListener("DOMContentLoaded", fn));
 
-  document.addEventListener("htmx:configRequest", (e) => { e.detail.headers["X-CSRFToken"] = csrf(); });
-
-  function onReady(fn) { if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn); }
-
-  // Selects with data-autosubmit submit their form on change.
-  document.addEventListener("change", (e) => {
-    if (e.target.matches("[data-autosubmit]")) e.target.form.submit();
+  document.addEventListener("htmx:configRequest", (e) => {
+    e.detail.headers["X-CSRFToken"] = csrf();
+    // Filters: leave empty fields out of the (pushed) address, as a plain form would not.
+    if (e.detail.verb === "get") {
+      Object.keys(e.detail.parameters).forEach((k) => { if (e.detail.parameters[k] === "") delete e.detail.parameters[k]; });
+    }
   });
 
-  // Repeatable rows (phones, e-mails, addresses): <div data-repeat> with a <template>.
+  // --- small behaviours -----------------------------------------------------------------------
+  document.addEventListener("change", (e) => {
+    if (e.target.matches("[data-autosubmit]")) e.target.form.requestSubmit();
+  });
+  document.addEventListener("submit", (e) => {
+    const msg = e.target.dataset?.confirm;
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  }, true);
   document.addEventListener("click", (e) => {
     const add = e.target.closest("[data-repeat-add]");
     if (add) {
+      e.preventDefault();
       const box = document.getElementById(add.dataset.repeatAdd);
       const tpl = box.querySelector("template");
-      box.insertBefore(tpl.content.cloneNode(true), tpl);
-      e.preventDefault();
+      const row = tpl.content.firstElementChild.cloneNode(true);
+      box.insertBefore(row, tpl);
+      row.querySelector("input")?.focus();
+      return;
     }
     const remove = e.target.closest("[data-repeat-remove]");
-    if (remove) { remove.closest(".repeat-row").remove(); e.preventDefault(); }
-    const close = e.target.closest("[data-modal-close]");
-    if (close) { e.preventDefault(); closeModal(true); }
+    if (remove) {
+      e.preventDefault();
+      const row = remove.closest(".repeat-row");
+      const box = row.parentElement;
+      // Keep one (empty) row so the field stays visible.
+      if (box.querySelectorAll(".repeat-row").length > 1) row.remove();
+      else row.querySelectorAll("input").forEach((i) => { i.value = ""; });
+      return;
+    }
+    if (e.target.closest("[data-modal-close]")) { e.preventDefault(); closeModal(true); }
   });
 
-  // --- live counters: the nav polls /counters/ and we move each badge into its slot -------
+  // --- live counters ---------------------------------------------------------------------------
   document.addEventListener("htmx:afterSwap", (e) => {
-    if (e.target.id !== "counters-slot") return;
-    e.target.querySelectorAll("template[data-badge]").forEach((tpl) => {
-      document.querySelectorAll(`[data-badge-slot="${tpl.dataset.badge}"]`).forEach((slot) => {
-        slot.innerHTML = tpl.innerHTML;
+    if (e.target.id === "counters-slot") {
+      e.target.querySelectorAll("template[data-badge]").forEach((tpl) => {
+        document.querySelectorAll(`[data-badge-slot="${tpl.dataset.badge}"]`).forEach((slot) => { slot.innerHTML = tpl.innerHTML; });
       });
-    });
+    }
   });
 
-  // --- modal ------------------------------------------------------------------------------
-  let pendingRevert = null;
+  // --- toasts ----------------------------------------------------------------------------------
+  function toast(text, kind) {
+    let stack = document.querySelector(".toast-stack");
+    if (!stack) { stack = document.createElement("div"); stack.className = "toast-stack"; document.body.appendChild(stack); }
+    const div = document.createElement("div");
+    div.className = `alert alert--${kind || "error"}`;
+    div.setAttribute("role", "alert");
+    div.textContent = text;
+    stack.appendChild(div);
+    setTimeout(() => div.remove(), 9000);
+  }
+
+  // --- modal -----------------------------------------------------------------------------------
+  let moveContext = null; // {kind: "board", card, revert} | {kind: "card"}
   function openModal(html) {
     const dlg = document.getElementById("modal");
     document.getElementById("modal-body").innerHTML = html;
     if (!dlg.open) dlg.showModal();
-    const first = dlg.querySelector("input:not([type=hidden]), select, textarea");
-    if (first) first.focus();
+    if (window.htmx) window.htmx.process(dlg);
+    dlg.querySelector("input:not([type=hidden]), select, textarea")?.focus();
   }
   function closeModal(revert) {
     const dlg = document.getElementById("modal");
-    if (dlg && dlg.open) dlg.close();
-    if (revert && pendingRevert) pendingRevert();
-    pendingRevert = null;
+    if (dlg?.open) dlg.close();
+    if (revert && moveContext?.revert) moveContext.revert();
+    moveContext = null;
   }
   document.addEventListener("cancel", (e) => { if (e.target.id === "modal") { e.preventDefault(); closeModal(true); } }, true);
 
-  async function postForm(url, body) {
-    const resp = await fetch(url, {
-      method: "POST", body, credentials: "same-origin",
-      headers: { "X-CSRFToken": csrf(), "HX-Request": "true", "Accept": "text/html" },
-    });
-    return { status: resp.status, text: await resp.text(), redirect: resp.headers.get("HX-Redirect") };
+  async function post(url, body) {
+    try {
+      const resp = await fetch(url, {
+        method: "POST", body, credentials: "same-origin",
+        headers: { "X-CSRFToken": csrf(), "HX-Request": "true", Accept: "text/html" },
+      });
+      return { status: resp.status, text: await resp.text(), redirect: resp.headers.get("HX-Redirect") };
+    } catch (err) {
+      return { status: 0, text: "", redirect: null };
+    }
   }
+  const parse = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content; };
+  const offline = () => (lang === "en-US" ? "No connection to the server — try again." : "Нет связи с сервером — повторите.");
 
-  // Forms inside the modal post with fetch and keep the modal until the move succeeds.
+  // Forms inside the modal post with fetch and keep the modal open until the move succeeds.
   document.addEventListener("submit", async (e) => {
     const form = e.target;
     if (!form.closest("#modal") || !form.matches("[data-move-form]")) return;
     e.preventDefault();
-    const result = await postForm(form.action, new FormData(form));
-    handleMoveResult(result, form.dataset.dealId);
+    const button = form.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    handleMoveResult(await post(form.action, new FormData(form)));
+    if (button) button.disabled = false;
   });
 
-  function toast(text, kind) {
-    const box = document.querySelector(".messages") || (() => {
-      const m = document.createElement("div"); m.className = "messages";
-      document.querySelector(".main")?.insertBefore(m, document.querySelector(".content"));
-      return m;
-    })();
-    const div = document.createElement("div");
-    div.className = `alert alert--${kind || "error"}`; div.setAttribute("role", "alert");
-    div.textContent = text; box.appendChild(div);
-    setTimeout(() => div.remove(), 8000);
-  }
-
-  function handleMoveResult(result, dealId) {
+  function handleMoveResult(result) {
+    const ctx = moveContext || {};
+    if (result.redirect) { window.location.href = result.redirect; return; }
     if (result.status === 200) {
-      const card = document.querySelector(`.deal-card[data-deal-id="${dealId}"]`);
-      if (card) {
-        const tmp = document.createElement("div"); tmp.innerHTML = result.text.trim();
-        const fresh = tmp.firstElementChild;
-        if (fresh) card.replaceWith(fresh);
+      if (ctx.kind === "board" && ctx.card) {
+        const fresh = parse(result.text).querySelector(".deal-card");
+        if (fresh) { ctx.card.replaceWith(fresh); flash(fresh); }
+        moveContext = null; closeModal(false); recount();
+      } else {
+        moveContext = null; closeModal(false); window.location.reload();
       }
-      pendingRevert = null; closeModal(false); recount();
       return;
     }
     if (result.status === 422 && result.text.includes("data-move-form")) { openModal(result.text); return; }
+    // Refused: put the card back, say why; on a version conflict show the fresh card.
+    const doc = parse(result.text || "");
+    const message = doc.querySelector("[data-message]")?.textContent?.trim() || (result.status ? `HTTP ${result.status}` : offline());
     closeModal(true);
-    const tmp = document.createElement("div"); tmp.innerHTML = result.text;
-    toast(tmp.querySelector("[data-message]")?.textContent?.trim() || tmp.textContent.trim().slice(0, 300));
-    if (result.status === 409) setTimeout(() => window.location.reload(), 2500);
+    toast(message, result.status === 409 ? "warning" : "error");
+    const freshTpl = doc.querySelector("template[data-fresh-card]");
+    if (ctx.kind === "board" && ctx.card && freshTpl) {
+      const fresh = freshTpl.content.querySelector(".deal-card");
+      const column = document.querySelector(`.column-body[data-stage-id="${fresh?.dataset.stageId}"]`);
+      if (fresh) {
+        ctx.card.remove();
+        if (column) { column.prepend(fresh); flash(fresh); }
+        recount();
+      }
+    } else if (ctx.kind === "card" && result.status === 409) {
+      setTimeout(() => window.location.reload(), 1800);
+    }
   }
 
+  function flash(el) { el.classList.add("is-flash"); setTimeout(() => el.classList.remove("is-flash"), 1300); }
+
+  // Column counters follow the cards on screen (plus those not loaded yet).
   function recount() {
     document.querySelectorAll(".column").forEach((col) => {
       const cards = col.querySelectorAll(".deal-card");
-      const hidden = parseInt(col.dataset.hidden || "0", 10);
       let sum = parseFloat(col.dataset.hiddenSum || "0");
       cards.forEach((c) => { sum += parseFloat(c.dataset.amount || "0"); });
-      const count = col.querySelector("[data-count]"); if (count) count.textContent = cards.length + hidden;
-      const total = col.querySelector("[data-sum]"); if (total) total.textContent = nf.format(sum) + " ₽";
+      const count = col.querySelector("[data-count]");
+      if (count) count.textContent = cards.length + parseInt(col.dataset.hidden || "0", 10);
+      const total = col.querySelector("[data-sum]");
+      if (total) total.textContent = money(sum);
+      const empty = col.querySelector(".column-empty");
+      if (empty) empty.hidden = cards.length > 0;
     });
   }
 
-  // --- kanban -------------------------------------------------------------------------------
-  onReady(() => {
+  // --- kanban ----------------------------------------------------------------------------------
+  function initBoard(root) {
     if (!window.Sortable) return;
-    document.querySelectorAll(".column-body[data-stage-id]").forEach((body) => {
+    root.querySelectorAll(".column-body[data-stage-id]").forEach((body) => {
+      if (body.dataset.sortable) return;
+      body.dataset.sortable = "1";
       window.Sortable.create(body, {
-        group: "board", animation: 150, draggable: ".deal-card", filter: ".load-more",
+        group: "board", animation: 150, draggable: ".deal-card", filter: ".load-more, .column-empty",
+        preventOnFilter: false, ghostClass: "sortable-ghost", dragClass: "sortable-drag", forceFallback: false,
         onEnd: async (evt) => {
           if (evt.from === evt.to) return;
           const card = evt.item;
-          const from = evt.from, oldIndex = evt.oldIndex;
-          pendingRevert = () => {
-            const ref = from.querySelectorAll(".deal-card")[oldIndex] || null;
-            from.insertBefore(card, ref); card.classList.remove("is-moving"); recount();
+          const from = evt.from;
+          const next = evt.from.children[evt.oldIndex] || null;
+          moveContext = {
+            kind: "board", card,
+            revert: () => {
+              if (card.isConnected) { from.insertBefore(card, next && next.parentElement === from ? next : from.querySelector(".load-more")); }
+              card.classList.remove("is-moving"); recount();
+            },
           };
-          card.classList.add("is-moving"); recount();
+          card.classList.add("is-moving");
+          // Keep the card above the "load more" button of the target column.
+          const more = evt.to.querySelector(".load-more");
+          if (more && card.compareDocumentPosition(more) & Node.DOCUMENT_POSITION_PRECEDING) evt.to.insertBefore(card, more);
+          recount();
           const body = new FormData();
           body.append("stage", evt.to.dataset.stageId);
           body.append("version", card.dataset.version);
-          const result = await postForm(card.dataset.moveUrl, body);
-          handleMoveResult(result, card.dataset.dealId);
+          const result = await post(card.dataset.moveUrl, body);
+          card.classList.remove("is-moving");
+          handleMoveResult(result);
         },
       });
     });
+  }
+  onReady(() => initBoard(document));
+  // The filters swap the whole board in: make the new columns sortable too (idempotent).
+  document.addEventListener("htmx:afterSettle", () => initBoard(document));
+
+  // --- the deal card's stage bar ---------------------------------------------------------------
+  document.addEventListener("submit", async (e) => {
+    const form = e.target;
+    if (!form.matches("[data-stage-move]")) return;
+    e.preventDefault();
+    form.querySelector("button")?.setAttribute("disabled", "");
+    moveContext = { kind: "card" };
+    const result = await post(form.action, new FormData(form));
+    form.querySelector("button")?.removeAttribute("disabled");
+    handleMoveResult(result);
   });
+
+  // --- settings: reorder stages by drag --------------------------------------------------------
+  onReady(() => {
+    const list = document.querySelector("[data-reorder-url]");
+    if (!list || !window.Sortable) return;
+    window.Sortable.create(list, {
+      handle: ".grip", draggable: ".stage-row[data-stage]", animation: 150,
+      onEnd: async () => {
+        const body = new FormData();
+        list.querySelectorAll(".stage-row[data-stage]").forEach((row) => body.append("order", row.dataset.stage));
+        const result = await post(list.dataset.reorderUrl, body);
+        if (result.status >= 400 || result.status === 0) toast(offline());
+        window.location.reload();
+      },
+    });
+  });
+})();
+
+// Settings → new custom field: the choices box only for list types.
+(function () {
+  "use strict";
+  function sync(select) {
+    const box = select.form?.querySelector("[data-choices]");
+    if (box) box.hidden = !["list", "multi"].includes(select.value);
+  }
+  document.addEventListener("change", (e) => { if (e.target.matches("[data-choices-toggle]")) sync(e.target); });
+  const ready = () => document.querySelectorAll("[data-choices-toggle]").forEach(sync);
+  if (document.readyState !== "loading") ready(); else document.addEventListener("DOMContentLoaded", ready);
 })();

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`, docs/benchmarks.md): scripts that print figures, never assert time."""

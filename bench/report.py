@@ -1,0 +1,190 @@
+"""The table of a bench run and its JSON record (bench/out/bench-<UTC stamp>.json).
+
+Targets of issue 2 are printed beside the figures; nothing is asserted: a missed target is
+marked MISSED and the run still succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MEDIAN_TARGET_MS = 50.0
+RATIO_TARGET = 2.0
+THROUGHPUT_TARGET = 0.80
+
+
+def git_commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def seed_figures(log: Path) -> dict[str, Any]:
+    if not log.exists():
+        return {}
+    text = log.read_text()
+    figures: dict[str, Any] = {"log_tail": text.strip().splitlines()[-4:]}
+    if m := re.search(r"Seeded (\d+) deals in ([\d.]+) s", text):
+        figures["deals"], figures["seconds"] = int(m.group(1)), float(m.group(2))
+        figures["deals_per_s"] = round(figures["deals"] / figures["seconds"])
+    if m := re.search(r"  rows: (.*)", text):
+        figures["rows"] = {k: int(v) for k, v in (p.rsplit(" ", 1) for p in m.group(1).split(", "))}
+    return figures
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--run", type=Path, required=True, help="the run directory (timings.json, throughput.json)"
+    )
+    parser.add_argument("--cluster", type=Path)
+    parser.add_argument("--out", type=Path)
+    opts = parser.parse_args()
+    timings = json.loads((opts.run / "timings.json").read_text())
+    throughput = json.loads((opts.run / "throughput.json").read_text())
+    seeded = (
+        (opts.cluster / "seeded").read_text().strip()
+        if opts.cluster and (opts.cluster / "seeded").exists()
+        else ""
+    )
+    record: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg_at_report": os.getloadavg(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "postgresql": (opts.cluster / "version").read_text().strip()
+            if opts.cluster and (opts.cluster / "version").exists()
+            else "?",
+        },
+        "commit": git_commit(),
+        "seed": {**seed_figures(opts.run / "seed.log"), "cache": seeded},
+        "timings": timings,
+        "throughput": throughput,
+        "targets": {
+            "median_ms": MEDIAN_TARGET_MS,
+            "ratio_to_bare_sql": RATIO_TARGET,
+            "api_vs_plain": THROUGHPUT_TARGET,
+        },
+    }
+
+    print()
+    totals = timings["totals"]
+    print(
+        f"Voronka bench — {totals['deals']:,} deals, board pipeline «{totals['big_pipeline']['name']}» "
+        f"with {totals['big_pipeline']['open_deals']:,} open deals; manager {totals['manager']['username']} "
+        f"({totals['manager']['deals']:,} deals); {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
+    if record["seed"].get("seconds"):
+        print(
+            f"seed: {record['seed']['deals']:,} deals in {record['seed']['seconds']:.0f} s "
+            f"({record['seed']['deals_per_s']:,} deals/s)"
+        )
+    print()
+    header = (
+        f"{'page':<36}{'median':>9}{'p95':>9}{'bare SQL':>10}{'ratio':>7}{'SQL':>5}{'CPU':>9}"
+        f"   target (<50 ms, <=2x)"
+    )
+    print(header)
+    print("-" * len(header))
+    verdicts = {}
+    for key, r in timings["pages"].items():
+        median, ratio = r["view"]["median_ms"], r["ratio"]
+        targeted = key.startswith(("board", "list"))
+        mark = (
+            f"{verdict(median < MEDIAN_TARGET_MS)} / {verdict(ratio <= RATIO_TARGET)}"
+            if targeted
+            else "(no target)"
+        )
+        if targeted:
+            verdicts[key] = {
+                "median_ok": median < MEDIAN_TARGET_MS,
+                "ratio_ok": ratio <= RATIO_TARGET,
+            }
+        print(
+            f"{key:<36}{median:>7.1f}ms{r['view']['p95_ms']:>7.1f}ms{r['bare_sql']['median_ms']:>8.1f}ms"
+            f"{ratio:>6.1f}x{timings['queries'][key]:>5}{r['view'].get('cpu_median_ms', 0):>7.1f}ms   {mark}"
+        )
+    print()
+    rps = throughput["rps"]
+    ratio = throughput["ratio"]
+    verdicts["throughput"] = {"ok": ratio >= THROUGHPUT_TARGET}
+    print(
+        f"throughput (gunicorn {throughput['workers']} sync workers, {throughput['connections']} connections, "
+        f"{throughput['duration_s']} s x {len(throughput['rounds']['api'])} rounds):"
+    )
+    cpu = throughput.get("cpu_ms_per_req", {})
+    print(
+        f"  plain Django view {rps['plain']:>8.1f} req/s   CPU/request {cpu.get('plain', 0):.2f} ms (app + db)"
+    )
+    print(
+        f"  GET /api/v1/deals {rps['api']:>8.1f} req/s   {ratio * 100:.0f} % of plain   "
+        f"target >= {THROUGHPUT_TARGET * 100:.0f} %: {verdict(ratio >= THROUGHPUT_TARGET)}"
+    )
+    if cpu:
+        print(
+            f"  CPU per request api {cpu['api']:.2f} ms: plain/api {throughput['cpu_ratio'] * 100:.0f} % "
+            f"(the same ratio, independent of other load on the machine)"
+        )
+    counters_file = opts.run / "counters.json"  # issue 3, bench/counters.py
+    if counters_file.exists():
+        counters = json.loads(counters_file.read_text())
+        record["counters"] = counters
+        dept = counters["department"]
+        print()
+        print(
+            f"issue 3 — counters and control (department «{dept['name']}», {dept['managers']} managers; "
+            f"the naive SQL recounts from the rows):"
+        )
+        head = f"{'endpoint':<22}{'median':>9}{'p95':>9}{'bare SQL':>10}{'ratio':>7}{'naive SQL':>11}{'ratio':>7}   target"
+        print(head)
+        print("-" * len(head))
+        for key, r in counters["pages"].items():
+            target = counters["targets_ms"].get(key)
+            median = r["view"]["median_ms"]
+            mark = f"< {target:.0f} ms: {verdict(median < target)}" if target else "(no target)"
+            if target:
+                verdicts[key] = {"median_ok": median < target}
+            exact = "" if counters["checks"].get(key, True) else "   COUNTS DIFFER FROM RECOUNT"
+            print(
+                f"{key:<22}{median:>7.1f}ms{r['view']['p95_ms']:>7.1f}ms{r['bare_sql']['median_ms']:>8.1f}ms"
+                f"{r['ratio']:>6.1f}x{r['naive_sql']['median_ms']:>9.1f}ms{r['ratio_naive']:>6.2f}x   {mark}{exact}"
+            )
+    print()
+    print("EXPLAIN ANALYZE execution time:")
+    for key, value in timings["explain"].items():
+        print(f"  {key:<40}{value['execution_ms']:>9.2f} ms")
+    record["verdicts"] = verdicts
+    if opts.out:
+        opts.out.parent.mkdir(parents=True, exist_ok=True)
+        opts.out.write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str))
+        print(
+            f"\nrecord: {opts.out.relative_to(ROOT) if opts.out.is_relative_to(ROOT) else opts.out}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""RELIABILITY row 1, htmx channel: the UI routes in the same structure as the ninja operations
+(rules in matrix.py). Each cell is sent with the persona's *session*; the integration persona
+sends only its bearer token, which must never authenticate a page. Forms that succeed redirect
+(302, not to the login page); refusals are 403 (missing right) or 404 (record outside the scope);
+without a session every page redirects to the login page.
+
+A new URL pattern fails tests/authz/test_authz_matrix.py::test_every_route_is_in_the_matrix until
+it gets its entries here."""
+
+from __future__ import annotations
+
+from authz.matrix import Route, _j
+
+
+def page(pattern: str, action: str, href: str, rule: str, **kw: object) -> Route:
+    return Route("htmx", kw.pop("method", "GET"), pattern, action, href, rule, **kw)  # type: ignore[arg-type]
+
+
+def form(pattern: str, action: str, href: str, rule: str, **kw: object) -> Route:
+    return Route("htmx", "POST", pattern, action, href, rule, ok=kw.pop("ok", 302), **kw)  # type: ignore[arg-type]
+
+
+HTMX_ROUTES: list[Route] = [
+    # --- web -------------------------------------------------------------------------------------
+    page("login/", "login", "/login/", "login_page"),
+    form("logout/", "logout", "/logout/", "auth", extra={"redirects_to_login": True}),
+    page("healthz", "health", "/healthz", "public"),
+    form("language/", "self", "/language/", "auth", body=_j(language="en", next="/deals/")),
+    page("", "home", "/", "auth", ok=302),
+    # --- deals: board, list, card ----------------------------------------------------------------
+    page("pipelines/<int:pipeline_id>/board/", "list", "/pipelines/{pipeline}/board/", "auth"),
+    page(
+        "pipelines/<int:pipeline_id>/board/<int:stage_id>/more/",
+        "list",
+        "/pipelines/{pipeline}/board/{stage_new}/more/?offset=0",
+        "auth",
+        htmx=True,
+    ),
+    page("deals/", "list", "/deals/", "auth"),
+    page("deals/new/", "create", "/deals/new/", "auth"),
+    form(
+        "deals/new/",
+        "create",
+        "/deals/new/",
+        "auth",
+        body=_j(title="Матрица UI", company="{own_company}"),
+    ),
+    page("deals/<int:deal_id>/", "view", "/deals/{deal}/", "record", target="deal"),
+    page("deals/<int:deal_id>/", "edit_form", "/deals/{deal}/?edit=1", "record", target="deal"),
+    form(
+        "deals/<int:deal_id>/",
+        "edit",
+        "/deals/{deal}/",
+        "record",
+        target="deal",
+        body=_j(title="UI edit"),
+    ),
+    form(
+        "deals/<int:deal_id>/",
+        "reassign",
+        "/deals/{deal}/",
+        "record",
+        target="deal",
+        body=_j(title="UI reassign", responsible="{me}"),
+    ),
+    form(
+        "deals/<int:deal_id>/move/",
+        "stage_change",
+        "/deals/{deal}/move/",
+        "record",
+        target="deal",
+        body=_j(stage="{stage_talks}"),
+    ),
+    form(
+        "deals/<int:deal_id>/move/",
+        "stage_change",
+        "/deals/{deal}/move/",
+        "record",
+        target="deal",
+        body=_j(stage="{stage_talks}"),
+        htmx=True,
+        ok=200,
+        note="drag on the board: the card partial",
+    ),
+    form(
+        "deals/<int:deal_id>/comment/",
+        "comment",
+        "/deals/{deal}/comment/",
+        "record",
+        target="deal",
+        body=_j(text="комментарий из матрицы"),
+    ),
+    form("deals/<int:deal_id>/delete/", "delete", "/deals/{deal}/delete/", "delete", target="deal"),
+    page("files/<int:file_id>/", "download", "/files/{deal_file}/", "record", target="deal"),
+    # --- settings (can_configure) ----------------------------------------------------------------
+    page("settings/pipelines/", "configure", "/settings/pipelines/", "configure"),
+    form(
+        "settings/pipelines/",
+        "configure",
+        "/settings/pipelines/",
+        "configure",
+        body=_j(name="UI воронка"),
+    ),
+    page(
+        "settings/pipelines/<int:pipeline_id>/",
+        "configure",
+        "/settings/pipelines/{pipeline}/",
+        "configure",
+    ),
+    form(
+        "settings/pipelines/<int:pipeline_id>/",
+        "configure",
+        "/settings/pipelines/{pipeline}/",
+        "configure",
+        body=_j(action="rename", name="Продажа UI"),
+    ),
+    form(
+        "settings/pipelines/<int:pipeline_id>/",
+        "configure",
+        "/settings/pipelines/{pipeline}/",
+        "configure",
+        body=_j(name="Стадия UI", semantic="open"),
+    ),
+    form(
+        "settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/",
+        "configure",
+        "/settings/pipelines/{pipeline}/stages/{stage_talks}/",
+        "configure",
+        body=_j(name="Переговоры UI"),
+    ),
+    form(
+        "settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/delete/",
+        "configure",
+        "/settings/pipelines/{other_pipeline}/stages/{empty_stage}/delete/",
+        "configure",
+    ),
+    form(
+        "settings/pipelines/<int:pipeline_id>/reorder/",
+        "configure",
+        "/settings/pipelines/{pipeline}/reorder/",
+        "configure",
+        body=_j(move="{stage_new}:down"),
+    ),
+    page("settings/fields/", "configure", "/settings/fields/", "configure"),
+    form(
+        "settings/fields/",
+        "configure",
+        "/settings/fields/",
+        "configure",
+        body=_j(entity="deal", key="ui_field", name="UI поле", type="string"),
+    ),
+    form(
+        "settings/fields/<int:field_id>/toggle/",
+        "configure",
+        "/settings/fields/{field}/toggle/",
+        "configure",
+    ),
+    # --- companies and contacts ------------------------------------------------------------------
+    page("companies/", "list", "/companies/", "auth"),
+    page("companies/new/", "create", "/companies/new/", "auth"),
+    form("companies/new/", "create", "/companies/new/", "auth", body=_j(name="ООО UI")),
+    page(
+        "companies/<int:company_id>/", "view", "/companies/{company}/", "record", target="company"
+    ),
+    page(
+        "companies/<int:company_id>/edit/",
+        "edit_form",
+        "/companies/{company}/edit/",
+        "record",
+        target="company",
+    ),
+    form(
+        "companies/<int:company_id>/edit/",
+        "edit",
+        "/companies/{company}/edit/",
+        "record",
+        target="company",
+        body=_j(comment="UI edit"),
+    ),
+    form(
+        "companies/<int:company_id>/edit/",
+        "reassign",
+        "/companies/{company}/edit/",
+        "record",
+        target="company",
+        body=_j(responsible="{me}"),
+    ),
+    page("contacts/", "list", "/contacts/", "auth"),
+    page("contacts/new/", "create", "/contacts/new/", "auth"),
+    form(
+        "contacts/new/",
+        "create",
+        "/contacts/new/",
+        "auth",
+        body=_j(first_name="UI", company="{own_company}"),
+    ),
+    page("contacts/<int:contact_id>/", "view", "/contacts/{contact}/", "record", target="contact"),
+    page(
+        "contacts/<int:contact_id>/edit/",
+        "edit_form",
+        "/contacts/{contact}/edit/",
+        "record",
+        target="contact",
+    ),
+    form(
+        "contacts/<int:contact_id>/edit/",
+        "edit",
+        "/contacts/{contact}/edit/",
+        "record",
+        target="contact",
+        body=_j(position="UI"),
+    ),
+    form(
+        "contacts/<int:contact_id>/edit/",
+        "reassign",
+        "/contacts/{contact}/edit/",
+        "record",
+        target="contact",
+        body=_j(responsible="{me}"),
+    ),
+    # --- tasks, control, counters, notifications -------------------------------------------------
+    page("tasks/", "list", "/tasks/", "auth"),
+    page("tasks/list/", "list", "/tasks/list/", "auth"),
+    page("tasks/calendar/", "list", "/tasks/calendar/", "auth"),
+    page("tasks/new/", "create", "/tasks/new/", "auth"),
+    form(
+        "tasks/new/",
+        "create",
+        "/tasks/new/",
+        "auth",
+        body=_j(
+            type="call",
+            responsible="{me}",
+            deadline="{later}",
+            comment="UI",
+            company="{own_company}",
+        ),
+    ),
+    page("tasks/<int:task_id>/", "view", "/tasks/{task}/", "record", target="task"),
+    form(
+        "tasks/<int:task_id>/complete/",
+        "complete",
+        "/tasks/{task}/complete/",
+        "record",
+        target="task",
+        body=_j(result="готово"),
+    ),
+    form(
+        "tasks/<int:task_id>/reschedule/",
+        "reschedule",
+        "/tasks/{task}/reschedule/",
+        "record",
+        target="task",
+        body=_j(deadline="{later}", reason="клиент просил"),
+    ),
+    form(
+        "tasks/<int:task_id>/reassign/",
+        "reassign",
+        "/tasks/{task}/reassign/",
+        "record",
+        target="task",
+        body=_j(responsible="{me}"),
+    ),
+    page("control/", "view", "/control/", "control"),
+    page("control/", "view_other_dept", "/control/?department={dept_b}", "control_b"),
+    page("counters/", "self", "/counters/", "auth", htmx=True),
+    page("notifications/", "self", "/notifications/", "auth"),
+    form("notifications/read/", "self", "/notifications/read/", "auth"),
+]

@@ -1,0 +1,147 @@
+"""RELIABILITY row 1 — AUTHZ-MATRIX. Every cell of tests/authz/matrix.py through the HTTP client as
+the real user; every route of the application must be in the matrix; the negative control
+(scope filter switched off) must find wrongly-allowed cells."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from authz.harness import (
+    Report,
+    cells_for,
+    record_figures,
+    route_counts,
+    run_cells,
+    unmapped_routes,
+)
+from authz.matrix import NINJA, PRINCIPALS, all_routes
+from factories import report_figures
+from voronka.identity import scopes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def matrix_env(
+    records: Any, pipeline: Any, org: Any, api: Any, web: Any, settings: Any, tmp_path: Any
+) -> dict[str, Any]:
+    from django.core.files.base import ContentFile
+
+    from voronka.deals.models import Deal
+    from voronka.kernel.models import StoredFile
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=5)).replace(microsecond=0).isoformat()
+    files = {}
+    for owner, rec in records.items():  # a file on each deal: downloads follow the deal's scope
+        stored = StoredFile(
+            name=f"{owner}.pdf",
+            size=4,
+            content_type="application/pdf",
+            sha256="0" * 64,
+            entity="deal",
+        )
+        stored.file.save(f"{owner}.pdf", ContentFile(b"%PDF"), save=False)
+        stored.save()
+        Deal.objects.filter(pk=rec.deal.pk).update(custom={"f_file": stored.pk})
+        files[owner] = stored.pk
+
+    def ids_for(principal: str, owner: str | None) -> dict[str, Any]:
+        me = "a1" if principal in ("integration", "anonymous", "deact") else principal
+        rec = records[owner or "a1"]
+        own = records[me]
+        return {
+            "deal": rec.deal.pk,
+            "company": rec.company.pk,
+            "spare_company": rec.spare_company.pk,
+            "contact": rec.contact.pk,
+            "task": rec.task.pk,
+            "me": own.user.pk,
+            "own_company": own.company.pk,
+            "own_deal": own.deal.pk,
+            "pipeline": pipeline.sales.pk,
+            "other_pipeline": pipeline.other.pk,
+            "stage_talks": pipeline.stages["talks"].pk,
+            "stage_new": pipeline.stages["new"].pk,
+            "empty_stage": pipeline.other_stages["empty"].pk,
+            "dept_b": org.departments["b"].pk,
+            "dept_a": org.departments["a"].pk,
+            "later": later,
+            "file": pipeline.stored_file.pk,
+            "field": pipeline.fields["f_string"].pk,
+            "deal_file": files[owner or "a1"],
+        }
+
+    clients = {}
+    for principal in PRINCIPALS:
+        clients[("ninja", principal)] = api(principal)
+        clients[("htmx", principal)] = web(principal)
+    for client in clients.values():
+        client.raise_request_exception = False  # a 500 is a failed cell, not an aborted run
+    return {"ids_for": ids_for, "clients": clients}
+
+
+def run(name: str, routes: list[Any], env: dict[str, Any]) -> Report:
+    report = Report(name)
+    return run_cells(
+        cells_for(routes), clients=env["clients"], ids_for=env["ids_for"], report=report
+    )
+
+
+def test_every_route_is_in_the_matrix(db: None) -> None:
+    routes = all_routes()
+    unmapped = unmapped_routes(routes)
+    counts = route_counts(routes)
+    record_figures("AUTHZ-MATRIX routes", {**counts, "unmapped_routes": len(unmapped)})
+    assert not unmapped, "routes missing from tests/authz/matrix*.py:\n" + "\n".join(unmapped)
+
+
+GROUPS = {
+    "ninja deals": lambda r: r.channel == "ninja" and ("/deals" in r.pattern),
+    "ninja companies+contacts": lambda r: (
+        r.channel == "ninja" and ("/companies" in r.pattern or "/contacts" in r.pattern)
+    ),
+    "ninja tasks+config+self": lambda r: (
+        r.channel == "ninja"
+        and not any(p in r.pattern for p in ("/deals", "/companies", "/contacts"))
+    ),
+    "htmx deals+settings": lambda r: (
+        r.channel == "htmx" and r.pattern.startswith(("deals", "pipelines", "files", "settings"))
+    ),
+    "htmx other pages": lambda r: (
+        r.channel == "htmx"
+        and not r.pattern.startswith(("deals", "pipelines", "files", "settings"))
+    ),
+}
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_authz_matrix(matrix_env: dict[str, Any], group: str) -> None:
+    """One summary line per group (the groups run in parallel under xdist)."""
+    routes = [r for r in all_routes() if GROUPS[group](r)]
+    channel = group.split()[0]
+    report = run(f"AUTHZ-MATRIX {group}", routes, matrix_env)
+    report.unmapped = [u for u in unmapped_routes(all_routes()) if u.startswith(channel)]
+    report_figures(report.summary())
+    record_figures(f"AUTHZ-MATRIX {group}", report.figures())
+    figures = report.figures()
+    assert figures["cells_run"] > 0
+    assert (
+        figures["failed"] == 0 and figures["writes_by_denied_cells"] == 0 and not report.unmapped
+    ), report.summary() + "\n" + report.failures()
+
+
+def test_negative_control_scope_filter_off_is_detected(
+    matrix_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the scope filter switched off the same matrix must find wrongly-allowed cells."""
+    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    routes = [r for r in NINJA if r.target in ("deal", "company") and r.action in ("view", "edit")]
+    report = run("AUTHZ-MATRIX negative control (SCOPE_FILTER_DISABLED)", routes, matrix_env)
+    report_figures(report.summary())
+    figures = report.figures()
+    record_figures("AUTHZ-MATRIX negative control", figures)
+    assert figures["wrongly_allowed"] > 0
