@@ -146,6 +146,9 @@ def expected_status(route: Route, principal: str, owner: str | None) -> tuple[in
     if route.rule == "login_page":  # the form for visitors; a signed-in user is sent home
         signed_in = principal in ACTIVE and principal != "integration"
         return (302 if signed_in else 200), "allow"
+    if route.rule == "login_step":  # the code step: home when signed in, else back to the login
+        signed_in = principal in ACTIVE and principal != "integration"
+        return 302, "allow" if signed_in else "unauth"
     if principal not in ACTIVE or (not ninja and principal == "integration"):
         # No user: 401 from the API; pages redirect to the login page (an htmx request gets
         # 401 with HX-Redirect instead). A bearer token never authenticates a page.

@@ -23,6 +23,19 @@ def form(pattern: str, action: str, href: str, rule: str, **kw: object) -> Route
 HTMX_ROUTES: list[Route] = [
     # --- web -------------------------------------------------------------------------------------
     page("login/", "login", "/login/", "login_page"),
+    # The code step of the login: without a pending password login it sends a signed-in user
+    # home and anyone else to /login/.
+    page("login/2fa/", "login", "/login/2fa/", "login_step", ok=302),
+    # Everyone may turn their authenticator on (owner/admin must, in production).
+    page("account/2fa/", "self", "/account/2fa/", "auth"),
+    form(
+        "account/2fa/",
+        "self",
+        "/account/2fa/",
+        "auth",
+        ok=422,
+        body=_j(action="confirm", code="000000"),
+    ),
     form("logout/", "logout", "/logout/", "auth", extra={"redirects_to_login": True}),
     page("healthz", "health", "/healthz", "public"),
     form("language/", "self", "/language/", "auth", body=_j(language="en", next="/deals/")),

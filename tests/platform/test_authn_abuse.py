@@ -8,7 +8,9 @@ django-axes as configured in settings (docs/decisions/0005-login-throttling.md).
     median time ratio within 0.8–1.25;
 (d) the session id rotates on login, logout kills the session server-side, the session lifetime
     (SESSION_COOKIE_AGE) is enforced — checked on a fake clock;
-(e) TOTP — not built in this issue (skipped, with the reason);
+(e) TOTP for owner/admin: a password alone does not log an enrolled user in, a replayed code
+    and a code of an expired step are refused, 10 wrong codes lock the factor for 15 minutes,
+    owner/admin sessions must enrol when VORONKA_2FA_ADMINS=required;
 (f) argon2 after login (old hashes upgraded), 64+ character passwords accepted, common
     passwords rejected.
 Every guard has its negative control: the same measurement with the guard switched off must
@@ -23,8 +25,10 @@ import statistics
 import time
 from collections.abc import Iterator
 from importlib import import_module
+from typing import Any
 from unittest import mock
 
+import pyotp
 import pytest
 from axes.handlers.proxy import AxesProxyHandler
 from axes.models import AccessAttempt
@@ -39,7 +43,10 @@ from django.utils import timezone
 from platform_support import figures
 
 from voronka.config import settings as product
-from voronka.identity.models import User
+from voronka.identity import totp
+from voronka.identity.models import Role, TotpDevice, User
+from voronka.kernel import clock
+from voronka.kernel.actor import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -318,11 +325,134 @@ def test_d_control_expired_sessions_would_be_noticed(client: Client) -> None:
 # --- (e) TOTP -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.skip(
-    reason="row 7e (TOTP for owner/admin) is not built in issue 2: no second factor exists yet"
-)
-def test_e_totp_replay_and_throttling() -> None:
-    raise AssertionError("not built")
+def enrol(user: User) -> str:
+    """An active authenticator for `user`; returns its secret."""
+    device = totp.totp_begin(user=user)
+    totp.totp_confirm(user=user, code=pyotp.TOTP(device.secret).now(), actor=Actor.system())
+    TotpDevice.objects.filter(pk=device.pk).update(last_step=0)  # the set-up code is not "used"
+    return device.secret
+
+
+def otp(client: Client, code: str, *, at: dt.datetime | None = None):
+    with clock.frozen(at or timezone.now()):
+        return client.post(reverse("web:login-otp"), {"code": code})
+
+
+def logged_in(client: Client) -> bool:
+    return client.get("/deals/").status_code == 200
+
+
+def code_at(secret: str, moment: dt.datetime) -> str:
+    return pyotp.TOTP(secret).at(moment)
+
+
+def test_e_password_alone_does_not_log_in_an_enrolled_user(client: Client) -> None:
+    user = make_user("boss")
+    secret = enrol(user)
+    response = login(client, "boss", PASSWORD)
+    assert response.status_code == 302 and response["Location"] == reverse("web:login-otp")
+    assert not logged_in(client)
+    assert "_auth_user_id" not in client.session
+    now = timezone.now()
+    assert otp(client, code_at(secret, now), at=now).status_code == 302
+    assert logged_in(client)
+
+
+def test_e_replayed_code_and_expired_step_are_rejected(client: Client) -> None:
+    user = make_user("boss")
+    secret = enrol(user)
+    now = timezone.now()
+    code = code_at(secret, now)
+    login(client, "boss", PASSWORD)
+    assert otp(client, code, at=now).status_code == 302
+    client.post(reverse("web:logout"))
+    # The same code again, within its step: a replay.
+    other = Client()
+    login(other, "boss", PASSWORD)
+    replay = otp(other, code, at=now + dt.timedelta(seconds=5))
+    # A code of two steps ago (outside the ±1 step drift window): expired.
+    third = Client()
+    login(third, "boss", PASSWORD)
+    stale = otp(
+        third, code_at(secret, now - dt.timedelta(seconds=65)), at=now + dt.timedelta(seconds=10)
+    )
+    figures(
+        "7e AUTHN-ABUSE TOTP replay and expiry",
+        replay_status=replay.status_code,
+        expired_status=stale.status_code,
+        otp_replays_accepted=int(logged_in(other)),
+        expired_accepted=int(logged_in(third)),
+    )
+    assert replay.status_code == 422 and not logged_in(other)
+    assert stale.status_code == 422 and not logged_in(third)
+
+
+def test_e_ten_bad_codes_are_throttled(client: Client) -> None:
+    user = make_user("boss")
+    secret = enrol(user)
+    now = timezone.now()
+    login(client, "boss", PASSWORD)
+    good = code_at(secret, now)
+    window = {code_at(secret, now + dt.timedelta(seconds=30 * k)) for k in (-1, 0, 1)}
+    bad = [c for c in (f"{(int(good) + k) % 10**6:06d}" for k in range(1, 14)) if c not in window]
+    bad = bad[:10]
+    statuses = [otp(client, code, at=now).status_code for code in bad]
+    locked = otp(client, good, at=now)  # the right code, but the device is locked
+    locked_out = "_auth_user_id" not in client.session
+    later = now + dt.timedelta(minutes=totp.LOCK_MINUTES, seconds=30)
+    with clock.frozen(later):  # the pending login has expired by then: log in again
+        login(client, "boss", PASSWORD)
+    after = otp(client, code_at(secret, later), at=later)
+    figures(
+        "7e AUTHN-ABUSE TOTP guessing",
+        bad_codes=len(bad),
+        statuses=statuses,
+        right_code_while_locked=locked.status_code,
+        right_code_after_lock=after.status_code,
+    )
+    assert statuses[:9] == [422] * 9 and statuses[9] == 422
+    assert locked.status_code == 429 and locked_out
+    assert after.status_code == 302 and logged_in(client)
+
+
+def test_e_control_replay_guard_off_accepts_a_replay(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Negative control: with the replay check switched off the replay test's measurement
+    reports the replay."""
+    monkeypatch.setattr(totp, "REPLAY_CHECK_DISABLED", True)
+    user = make_user("boss")
+    secret = enrol(user)
+    now = timezone.now()
+    code = code_at(secret, now)
+    login(client, "boss", PASSWORD)
+    otp(client, code, at=now)
+    other = Client()
+    login(other, "boss", PASSWORD)
+    assert otp(other, code, at=now + dt.timedelta(seconds=5)).status_code == 302
+    assert logged_in(other)
+
+
+def test_e_owner_and_admin_must_enrol_when_required(client: Client, settings: Any) -> None:
+    settings.VORONKA_2FA_ADMINS = "required"
+    role = Role.objects.create(code="adm", name="Админ", can_configure=True)
+    admin = make_user("admin2")
+    admin.roles.add(role)
+    make_user("seller")
+    login(client, "admin2", PASSWORD)
+    assert client.get("/deals/")["Location"] == reverse("web:totp-setup")
+    page = client.get(reverse("web:totp-setup"))
+    assert page.status_code == 200 and b"data-totp-required" in page.content
+    device = TotpDevice.objects.get(user=admin)
+    with clock.frozen(timezone.now()):
+        done = client.post(
+            reverse("web:totp-setup"),
+            {"action": "confirm", "code": pyotp.TOTP(device.secret).now()},
+        )
+    assert done.status_code == 302 and logged_in(client)
+    seller = Client()
+    login(seller, "seller", PASSWORD)
+    assert logged_in(seller)  # a manager is not asked
 
 
 # --- (f) hashes and password rules ------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pyotp
 import pytest
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
@@ -36,6 +37,7 @@ from platform_support import (
     fetch,
     figures,
     iter_routes,
+    run_django,
     seed_crm,
     seed_users,
     server_env,
@@ -159,8 +161,22 @@ def prod_server(
     with server_databases.database(env):
         users = seed_users(env, [("owner", "owner", OWNER_PASSWORD)])
         crm = seed_crm(env, ["owner"])
+        totp_secret = run_django(env, ENROL_OWNER)  # production: the owner needs the 2nd factor
         with Gunicorn(env, log_path=tmp / "gunicorn.log") as server:
-            yield {"server": server, "users": users, "crm": crm}
+            yield {"server": server, "users": users, "crm": crm, "totp_secret": totp_secret}
+
+
+ENROL_OWNER = """
+import pyotp
+from voronka.identity import totp
+from voronka.identity.models import TotpDevice, User
+from voronka.kernel.actor import Actor
+owner = User.objects.get(username="owner")
+device = totp.totp_begin(user=owner)
+totp.totp_confirm(user=owner, code=pyotp.TOTP(device.secret).now(), actor=Actor.system())
+TotpDevice.objects.filter(pk=device.pk).update(last_step=0)
+result = device.secret
+"""
 
 
 class Browser:
@@ -260,6 +276,25 @@ def test_production_server_headers_cookies_and_pages(prod_server: dict[str, Any]
         },
     )
     assert logged_in.status == 302, logged_in.text[:500]
+    # The owner's second factor (VORONKA_2FA_ADMINS=required in production).
+    assert logged_in.header("Location").endswith("/login/2fa/"), logged_in.header("Location")
+    otp_form = urlencode(
+        {
+            "code": pyotp.TOTP(prod_server["totp_secret"]).now(),
+            "csrfmiddlewaretoken": b.cookies[PROD_CSRF_COOKIE],
+        }
+    )
+    second = b.request(
+        "POST",
+        "/login/2fa/",
+        body=otp_form,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": origin,
+            "Referer": origin + "/login/2fa/",
+        },
+    )
+    assert second.status == 302, second.text[:500]
     assert PROD_SESSION_COOKIE in b.cookies, b.set_cookies
     language = b.request(
         "POST",

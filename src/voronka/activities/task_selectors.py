@@ -410,17 +410,22 @@ def task_history(*, task: Task) -> list[dict[str, Any]]:
     ]
 
 
-def deal_marks(deals: list[Deal], now: dt.datetime | None = None) -> None:
-    """Annotate board/list deals in place: no_task, overdue, over_sla (no queries)."""
+def deal_marks(
+    deals: list[Deal], now: dt.datetime | None = None, stages: list[Stage] | None = None
+) -> None:
+    """Annotate board/list deals in place: no_task, overdue, over_sla. One query for the
+    stages' limits unless the caller has the stages already."""
     now = now or clock.now()
-    stages = {s.pk: s.sla_days for s in Stage.objects.filter(pk__in={d.stage_id for d in deals})}
+    if stages is None:
+        stages = list(Stage.objects.filter(pk__in={d.stage_id for d in deals}))
+    sla_of = {s.pk: s.sla_days for s in stages}
     for deal in deals:
         is_open = deal.status == StageSemantic.OPEN
         deal.mark_no_task = is_open and deal.open_tasks == 0
         deal.mark_overdue = (
             is_open and deal.next_task_deadline is not None and deal.next_task_deadline < now
         )
-        sla = stages.get(deal.stage_id)
+        sla = sla_of.get(deal.stage_id)
         deal.mark_over_sla = (
             is_open and sla is not None and deal.stage_entered_at < now - dt.timedelta(days=sla)
         )

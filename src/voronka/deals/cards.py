@@ -15,7 +15,7 @@ from html import escape as e
 
 from django.urls import get_script_prefix, reverse
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import Truncator
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from voronka.deals.models import Deal, Stage
@@ -39,6 +39,27 @@ def _with_id(template_url: str, pk: int) -> str:
     return template_url.replace("/0/", f"/{pk}/", 1)
 
 
+_labels: dict[str | None, dict[str, str]] = {}
+
+
+def _texts() -> dict[str, str]:
+    """The card's fixed texts in the active language, translated and escaped once."""
+    lang = get_language()
+    if lang not in _labels:
+        _labels[lang] = {
+            "overdue_title": e(_("Задача по сделке просрочена")),
+            "overdue": e(_("просрочено")),
+            "no_task_title": e(_("У сделки нет следующей задачи")),
+            "no_task": e(_("нет задачи")),
+            "days": e(_("дн.")),
+        }
+    return _labels[lang]
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def render_card(deal: Deal, stage: Stage, now: dt.datetime | None = None) -> SafeString:
     """One card. `deal` is a `for_board()` row marked by `deal_marks` (mark_* attributes)."""
     detail_url, move_url = _url_prefixes(get_script_prefix())
@@ -55,15 +76,16 @@ def render_card(deal: Deal, stage: Stage, now: dt.datetime | None = None) -> Saf
     else:
         sla_title = _("На стадии %(days)s дн.") % {"days": days}
         limit = ""
+    texts = _texts()
     if mark_overdue:
         mark = (
-            f'<span class="mark mark--overdue" title="{e(_("Задача по сделке просрочена"))}">'
-            f"{e(_('просрочено'))}</span>"
+            f'<span class="mark mark--overdue" title="{texts["overdue_title"]}">'
+            f"{texts['overdue']}</span>"
         )
     elif mark_no_task:
         mark = (
-            f'<span class="mark mark--no-task" title="{e(_("У сделки нет следующей задачи"))}">'
-            f"{e(_('нет задачи'))}</span>"
+            f'<span class="mark mark--no-task" title="{texts["no_task_title"]}">'
+            f"{texts['no_task']}</span>"
         )
     else:
         mark = ""
@@ -76,12 +98,12 @@ def render_card(deal: Deal, stage: Stage, now: dt.datetime | None = None) -> Saf
         f'data-stage-id="{deal.stage_id}" data-amount="{deal.amount:.2f}" '
         f'data-move-url="{_with_id(move_url, deal.pk)}">'
         f'<a class="deal-title" href="{_with_id(detail_url, deal.pk)}">'
-        f"{e(Truncator(deal.title).chars(80))}</a>"
+        f"{e(_short(deal.title))}</a>"
         f'<div class="deal-client" title="{client}">{client}</div>'
         f'<div class="deal-amount">{e(money(deal.amount, deal.currency))}</div>'
         f'<div class="deal-foot">'
         f'<span class="sla{" sla--over" if getattr(deal, "mark_over_sla", False) else ""}" '
-        f'data-sla title="{e(sla_title)}">{_CLOCK_ICON}<span>{days}{limit} {e(_("дн."))}</span>'
+        f'data-sla title="{e(sla_title)}">{_CLOCK_ICON}<span>{days}{limit} {texts["days"]}</span>'
         f"</span>{mark}"
         f'<span class="deal-who"><span class="avatar avatar--xs" style="{e(avatar_style(person))}" '
         f'title="{e(person.display_name)}">{e(person.initials)}</span>'

@@ -98,7 +98,7 @@ def pipeline_board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     )
     now = clock.now()
     cards = [c for col in columns for c in col.cards]
-    deal_marks(cards, now)
+    deal_marks(cards, now, stages=[col.stage for col in columns])
     for col in columns:
         col.hidden_count = col.count - len(col.cards)
         col.hidden_sum = col.total - sum(d.amount for d in col.cards)

@@ -92,3 +92,23 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+class TotpDevice(models.Model):
+    """A user's authenticator app (RFC 6238 TOTP, 30 s steps, 6 digits).
+
+    `last_step` is the time step of the last accepted code: a code of that step or an earlier
+    one is refused, so an intercepted code cannot be replayed. `failures` and `locked_until`
+    throttle guessing (identity.totp)."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp")
+    secret = models.CharField(max_length=64)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.BigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    @property
+    def is_active(self) -> bool:
+        return self.confirmed_at is not None

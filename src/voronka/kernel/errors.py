@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     STAGE_NOT_IN_PIPELINE = "stage_not_in_pipeline"
     LOSS_REASON_REQUIRED = "loss_reason_required"
     IN_USE = "in_use"
+    THROTTLED = "throttled"
 
 
 _STATUS = {
@@ -26,6 +27,7 @@ _STATUS = {
     ErrorCode.STAGE_NOT_IN_PIPELINE: 422,
     ErrorCode.LOSS_REASON_REQUIRED: 422,
     ErrorCode.IN_USE: 409,
+    ErrorCode.THROTTLED: 429,
 }
 
 

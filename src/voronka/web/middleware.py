@@ -6,6 +6,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils import translation
 
 # Paths that answer without a session: the API authenticates itself (401), static files,
@@ -56,4 +57,37 @@ class UserLanguageMiddleware:
         if user is not None and user.is_authenticated and user.language in dict(settings.LANGUAGES):
             translation.activate(user.language)
             request.LANGUAGE_CODE = user.language
+        return self.get_response(request)
+
+
+class TwoFactorRequiredMiddleware:
+    """Owner and admin sessions (totp.must_use_2fa) reach nothing but the set-up page until
+    their authenticator is on. Checked once per session (PASSED_KEY), not per request."""
+
+    ALLOWED = ("/account/2fa/", "/logout/", "/language/", "/static/", "/api/", "/healthz")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from voronka.identity import totp
+        from voronka.web.views import PASSED_KEY
+
+        user = request.user
+        if (
+            user.is_authenticated
+            and not request.session.get(PASSED_KEY)
+            and not request.path.startswith(self.ALLOWED)
+        ):
+            if totp.must_use_2fa(user) and totp.active_device(user) is None:
+                if request.headers.get("HX-Request"):
+                    # The set-up page's own polling (badges) gets nothing; elsewhere htmx
+                    # navigates to the set-up page.
+                    if "/account/2fa/" in request.headers.get("HX-Current-URL", ""):
+                        return HttpResponse(status=204)
+                    response = HttpResponse(status=401)
+                    response["HX-Redirect"] = "/account/2fa/"
+                    return response
+                return redirect("web:totp-setup")
+            request.session[PASSED_KEY] = True
         return self.get_response(request)

@@ -7,6 +7,8 @@ app_name = "web"
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
+    path("login/2fa/", views.login_otp, name="login-otp"),
+    path("account/2fa/", views.totp_setup, name="totp-setup"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("language/", views.set_language, name="set-language"),

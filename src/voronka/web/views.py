@@ -2,21 +2,122 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import segno
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
 from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
 from voronka.deals.models import Pipeline
+from voronka.identity import totp
+from voronka.identity.models import User
+from voronka.kernel import clock
+from voronka.kernel.actor import Actor
+from voronka.kernel.errors import ApplicationError, ValidationError
+
+# The session of someone who gave the right password and still owes the second factor.
+PENDING_KEY = "vk_2fa_pending"
+PENDING_SECONDS = 300
+# Set once the session has passed (or does not need) the second factor.
+PASSED_KEY = "vk_2fa_passed"
 
 
 class LoginView(auth_views.LoginView):
     template_name = "web/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        user = form.get_user()
+        if totp.active_device(user) is None:
+            response = super().form_valid(form)
+            self.request.session[PASSED_KEY] = not totp.must_use_2fa(user)
+            return response
+        # The password was right; nobody is logged in until the code is.
+        self.request.session.cycle_key()
+        self.request.session[PENDING_KEY] = {
+            "user": user.pk,
+            "backend": getattr(user, "backend", settings.AUTHENTICATION_BACKENDS[-1]),
+            "at": clock.now().timestamp(),
+            "next": self.get_success_url(),
+        }
+        return redirect("web:login-otp")
+
+
+@require_http_methods(["GET", "POST"])
+def login_otp(request: HttpRequest) -> HttpResponse:
+    pending = request.session.get(PENDING_KEY)
+    if not pending and request.user.is_authenticated:
+        return redirect("web:home")
+    if not pending or clock.now().timestamp() - pending["at"] > PENDING_SECONDS:
+        request.session.pop(PENDING_KEY, None)
+        if pending:
+            messages.error(request, _("Время на ввод кода истекло — войдите ещё раз"))
+        return redirect("web:login")
+    user = User.objects.filter(pk=pending["user"], is_active=True).first()
+    if user is None:
+        request.session.pop(PENDING_KEY, None)
+        return redirect("web:login")
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            totp.totp_verify(user=user, code=request.POST.get("code", ""))
+        except ValidationError as exc:
+            error, status = exc.errors.get("code", exc.message), 422
+        except ApplicationError as exc:
+            error, status = exc.message, 429
+        else:
+            request.session.pop(PENDING_KEY, None)
+            auth_login(request, user, backend=pending["backend"])
+            request.session[PASSED_KEY] = True
+            return redirect(pending["next"])
+    return render(request, "web/login_otp.html", {"error": error}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def totp_setup(request: HttpRequest) -> HttpResponse:
+    """Turn the authenticator on (scan, confirm with a code) or off (with a code)."""
+    user = request.user
+    actor = Actor.for_user(user, request=request)
+    error, status = "", 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        code = request.POST.get("code", "")
+        try:
+            if action == "disable":
+                totp.totp_disable(user=user, code=code, actor=actor)
+                request.session[PASSED_KEY] = not totp.must_use_2fa(user)
+                messages.success(request, _("Двухфакторная защита выключена"))
+            else:
+                totp.totp_confirm(user=user, code=code, actor=actor)
+                request.session[PASSED_KEY] = True
+                messages.success(request, _("Двухфакторная защита включена"))
+            return redirect("web:totp-setup")
+        except ValidationError as exc:
+            error, status = exc.errors.get("code", exc.message), 422
+        except ApplicationError as exc:
+            error, status = exc.message, 429
+    device = totp.active_device(user) or totp.totp_begin(user=user)
+    context: dict[str, Any] = {
+        "device": device,
+        "required": totp.must_use_2fa(user),
+        "error": error,
+    }
+    if not device.is_active:
+        uri = totp.provisioning_uri(device)
+        context["qr"] = segno.make(uri, error="m").svg_inline(scale=5, dark="#0f172a")
+        context["secret"] = " ".join(
+            device.secret[i : i + 4] for i in range(0, len(device.secret), 4)
+        )
+    return render(request, "web/totp_setup.html", context, status=status)
 
 
 def home(request: HttpRequest) -> HttpResponse:
