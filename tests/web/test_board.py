@@ -258,14 +258,15 @@ def test_required_amount_is_asked_in_the_modal(web: Any, pipeline: Any, personas
     assert deal.amount == Decimal("1500000")
 
 
-def test_control_board_without_select_related_is_caught(
+def test_control_board_cards_as_bare_models_is_caught(
     web: Any, pipeline: Any, personas: Any, monkeypatch: Any
 ) -> None:
-    """Negative control of the query-budget test: cards loaded without their company and
-    responsible make the page cost grow with the deals, and the same measurement shows it."""
-    from voronka.deals.models import DealQuerySet
+    """Negative control of the query-budget test: cards read as model instances without their
+    company and responsible (the N+1 the value rows avoid) make the page cost grow with the
+    deals, and the same measurement shows it."""
+    from voronka.deals import selectors
 
-    monkeypatch.setattr(DealQuerySet, "for_board", lambda self: self)
+    monkeypatch.setattr(selectors, "board_cards", lambda qs, people=None: list(qs))
     owner = personas["owner"].user
     company = make_company(responsible=owner, name="ООО Контроль")
     make_deal(responsible=owner, company=company, title="C0", stage=pipeline.stages["talks"])

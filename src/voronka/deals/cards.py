@@ -19,6 +19,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from voronka.deals.models import Deal, Stage
+from voronka.deals.selectors import BoardCard
 from voronka.kernel import clock
 from voronka.web.templatetags.voronka import avatar_style, money, short_name
 
@@ -60,8 +61,9 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def render_card(deal: Deal, stage: Stage, now: dt.datetime | None = None) -> SafeString:
-    """One card. `deal` is a `for_board()` row marked by `deal_marks` (mark_* attributes)."""
+def render_card(deal: Deal | BoardCard, stage: Stage, now: dt.datetime | None = None) -> SafeString:
+    """One card. `deal` is a `selectors.BoardCard` (or a Deal with its company and
+    responsible loaded) marked by `deal_marks` (mark_* attributes)."""
     detail_url, move_url = _url_prefixes(get_script_prefix())
     now = now or clock.now()
     days = max(0, (now - deal.stage_entered_at).days)

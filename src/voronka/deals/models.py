@@ -78,27 +78,6 @@ class LossReason(models.Model):
 
 
 class DealQuerySet(models.QuerySet):
-    def for_board(self) -> DealQuerySet:
-        return self.select_related("company", "responsible").only(
-            "id",
-            "title",
-            "amount",
-            "currency",
-            "stage_id",
-            "pipeline_id",
-            "stage_entered_at",
-            "version",
-            "open_tasks",
-            "next_task_deadline",
-            "status",
-            "company__id",
-            "company__name",
-            "responsible__id",
-            "responsible__first_name",
-            "responsible__last_name",
-            "responsible__username",
-        )
-
     def for_list(self) -> DealQuerySet:
         return self.select_related("company", "responsible", "stage", "pipeline")
 

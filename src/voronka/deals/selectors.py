@@ -8,7 +8,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -55,12 +55,97 @@ def deal_get(*, user: User, deal_id: int) -> Deal:
 # --- board -----------------------------------------------------------------------------------
 
 
+class CompanyRef(NamedTuple):
+    id: int
+    name: str
+
+
+@dataclass(slots=True)
+class BoardCard:
+    """What a kanban card shows, read as a row of values: building ~175 model instances (each
+    with its company and responsible) cost several times the queries themselves."""
+
+    pk: int
+    title: str
+    amount: Decimal
+    currency: str
+    stage_id: int
+    stage_entered_at: dt.datetime
+    version: int
+    open_tasks: int
+    next_task_deadline: dt.datetime | None
+    status: str
+    company: CompanyRef
+    responsible: User
+    # set by activities.task_selectors.deal_marks
+    mark_no_task: bool = False
+    mark_overdue: bool = False
+    mark_over_sla: bool = False
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+_CARD_VALUES = (
+    "id",
+    "title",
+    "amount",
+    "currency",
+    "stage_id",
+    "stage_entered_at",
+    "version",
+    "open_tasks",
+    "next_task_deadline",
+    "status",
+    "company_id",
+    "company__name",
+    "responsible_id",
+    "responsible__first_name",
+    "responsible__last_name",
+    "responsible__username",
+)
+
+
+def board_cards(qs: QuerySet[Deal], people: dict[int, User] | None = None) -> list[BoardCard]:
+    """The newest-in-stage cards of `qs` (already filtered and sliced by the caller's order)."""
+    people = {} if people is None else people
+    cards = []
+    for row in qs.values_list(*_CARD_VALUES):
+        (pk, title, amount, currency, stage_id, entered, version, open_tasks, next_deadline,
+         status, company_id, company_name, rid, first, last, username) = row  # fmt: skip
+        person = people.get(rid)
+        if person is None:
+            person = people[rid] = User(id=rid, first_name=first, last_name=last, username=username)
+        cards.append(
+            BoardCard(
+                pk,
+                title,
+                amount,
+                currency,
+                stage_id,
+                entered,
+                version,
+                open_tasks,
+                next_deadline,
+                status,
+                CompanyRef(company_id, company_name),
+                person,
+            )  # fmt: skip
+        )
+    return cards
+
+
+def _newest_in_stage(qs: QuerySet[Deal]) -> QuerySet[Deal]:
+    return qs.order_by("-stage_entered_at", "-id")
+
+
 @dataclass
 class BoardColumn:
     stage: Stage
     count: int = 0
     total: Decimal = Decimal("0")
-    cards: list[Deal] = field(default_factory=list)
+    cards: list[BoardCard] = field(default_factory=list)
 
     @property
     def has_more(self) -> bool:
@@ -99,12 +184,11 @@ def pipeline_board(
         col = columns.get(row["stage_id"])
         if col is not None:
             col.count, col.total = row["n"] or 0, row["s"] or Decimal("0")
+    people: dict[int, User] = {}
     for col in columns.values():
         if col.count:
-            col.cards = list(
-                base.filter(stage=col.stage)
-                .for_board()
-                .order_by("-stage_entered_at", "-id")[:BOARD_CARDS_PER_STAGE]
+            col.cards = board_cards(
+                _newest_in_stage(base.filter(stage=col.stage))[:BOARD_CARDS_PER_STAGE], people
             )
     return [columns[s.pk] for s in stages]
 
@@ -117,17 +201,13 @@ def board_column_page(
     offset: int,
     responsible: int | None = None,
     q: str = "",
-) -> list[Deal]:
+) -> list[BoardCard]:
     base = deals_visible(user).filter(pipeline=pipeline, stage=stage)
     if responsible:
         base = base.filter(responsible_id=responsible)
     if q:
         base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
-    return list(
-        base.for_board().order_by("-stage_entered_at", "-id")[
-            offset : offset + BOARD_CARDS_PER_STAGE
-        ]
-    )
+    return board_cards(_newest_in_stage(base)[offset : offset + BOARD_CARDS_PER_STAGE])
 
 
 # --- list ------------------------------------------------------------------------------------

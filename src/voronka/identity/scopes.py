@@ -12,19 +12,25 @@ from voronka.identity.models import SCOPE_RANK, SCOPED_ENTITIES, Scope, User
 SCOPE_FILTER_DISABLED = False
 
 
+FLAGS = ("can_configure", "can_export", "can_delete")
+
+
+def _load_roles(user: User) -> None:
+    """The user's roles in one query: every entity scope (the widest over the roles) and every
+    flag (any role) cached on the user object for the request."""
+    rows = list(user.roles.values(*(f"{e}_scope" for e in SCOPED_ENTITIES), *FLAGS))
+    prime_scopes(user, [{e: row[f"{e}_scope"] for e in SCOPED_ENTITIES} for row in rows])
+    user.__dict__["_voronka_flags"] = {flag: any(row[flag] for row in rows) for flag in FLAGS}
+
+
 def effective_scope(user: User, entity: str) -> Scope:
     if user is None or not user.is_authenticated or not user.is_active:
         return Scope.NONE
     if user.is_superuser:
         return Scope.ALL
-    cache = user.__dict__.setdefault("_voronka_scopes", {})
-    if entity not in cache:
-        best = Scope.NONE
-        for value in user.roles.values_list(f"{entity}_scope", flat=True):
-            if SCOPE_RANK[Scope(value)] > SCOPE_RANK[best]:
-                best = Scope(value)
-        cache[entity] = best
-    return cache[entity]
+    if "_voronka_scopes" not in user.__dict__:
+        _load_roles(user)
+    return user.__dict__["_voronka_scopes"][entity]
 
 
 def prime_scopes(user: User, roles: list[dict[str, str | None]]) -> None:
@@ -48,7 +54,9 @@ def has_flag(user: User, flag: str) -> bool:
         return False
     if user.is_superuser:
         return True
-    return user.roles.filter(**{flag: True}).exists()
+    if "_voronka_flags" not in user.__dict__:
+        _load_roles(user)
+    return user.__dict__["_voronka_flags"][flag]
 
 
 def visible_user_ids(user: User, entity: str) -> list[int] | None:
