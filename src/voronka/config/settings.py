@@ -198,12 +198,12 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# The OpenAPI docs are public only while developing.
 # Owner and admin accounts must turn on an authenticator app (TOTP) before they can work:
 # "required" (the production default) or "optional" (anyone may turn it on).
 VORONKA_2FA_ADMINS = env_str("VORONKA_2FA_ADMINS", "required" if PRODUCTION else "optional")
 if VORONKA_2FA_ADMINS not in {"required", "optional"}:
     raise ImproperlyConfigured("VORONKA_2FA_ADMINS must be required or optional")
+# The OpenAPI docs are public only while developing.
 VORONKA_API_DOCS_PUBLIC = env_bool("VORONKA_API_DOCS_PUBLIC", not PRODUCTION)
 
 # --- i18n -----------------------------------------------------------------------------------
