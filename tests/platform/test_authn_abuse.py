@@ -520,3 +520,17 @@ def test_f_control_without_validators_common_passwords_pass(settings) -> None:
     settings.AUTH_PASSWORD_VALIDATORS = []
     for candidate in COMMON:
         validate_password(candidate)  # the test above would have failed
+
+
+def test_e_the_admin_login_is_no_way_around_the_code(client: Client) -> None:
+    """Django admin has a login form of its own: it must not log an enrolled user in."""
+    user = make_user("boss")
+    user.is_staff = user.is_superuser = True
+    user.save(update_fields=["is_staff", "is_superuser"])
+    enrol(user)
+    response = client.post(
+        "/admin/login/", {"username": "boss", "password": PASSWORD, "next": "/admin/"}
+    )
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert "_auth_user_id" not in client.session
+    assert not logged_in(client)
