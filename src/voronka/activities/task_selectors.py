@@ -300,6 +300,13 @@ class ControlRow:
     tasks_done_today: int = 0
     tasks_today: int = 0
 
+    @property
+    def with_task_share(self) -> int:
+        """Per cent of the open deals that have a next task (the methodology's rule)."""
+        if not self.open_deals:
+            return 100
+        return round(100 * (self.open_deals - self.deals_without_task) / self.open_deals)
+
 
 def control_departments(user: User) -> list[Department]:
     scope = effective_scope(user, "task")
