@@ -38,7 +38,8 @@ HTMX_ROUTES: list[Route] = [
     ),
     form("logout/", "logout", "/logout/", "auth", extra={"redirects_to_login": True}),
     page("healthz", "health", "/healthz", "public"),
-    form("language/", "self", "/language/", "auth", body=_j(language="en", next="/deals/")),
+    # The language switch is on the login page too: visitors may use it (it only sets a cookie).
+    form("language/", "self", "/language/", "public", body=_j(language="en", next="/deals/")),
     page("", "home", "/", "auth", ok=302),
     # --- deals: board, list, card ----------------------------------------------------------------
     page("pipelines/<int:pipeline_id>/board/", "list", "/pipelines/{pipeline}/board/", "auth"),

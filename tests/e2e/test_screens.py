@@ -129,3 +129,14 @@ def test_a_stage_added_in_settings_shows_on_the_board(
     assert column.count() == 1
     assert "3" in column.locator(".column-sla").inner_text()
     assert errors == []
+
+
+def test_visitor_switches_the_login_page_to_english(page: Any, owner: Any) -> None:
+    errors = watch_errors(page)
+    page.goto(page.base + "/login/")
+    page.click("button.lang-btn[value=en]")
+    page.wait_for_selector("button[type=submit]:has-text('Log in')")
+    assert page.url.endswith("/login/")
+    login(page, owner.username, PASSWORD)
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert errors == []

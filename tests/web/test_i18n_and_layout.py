@@ -153,6 +153,33 @@ def test_login_page_and_csrf_meta(client: Any, web: Any, records: Any) -> None:
     assert "/static/vendor/htmx/htmx.min.js" in page
 
 
+@pytest.mark.django_db
+def test_visitor_switches_the_login_page_to_english(client: Any) -> None:
+    """The switch on the login page works before logging in: a cookie, back to the login page
+    in English; an unknown language changes nothing; an outside `next` is not followed."""
+    resp = client.post("/language/", {"language": "en", "next": "/login/"})
+    assert resp.status_code == 302 and resp["Location"] == "/login/"
+    assert client.get("/login/").content.decode().count("Log in") >= 1
+    assert client.post("/language/", {"language": "xx", "next": "/login/"}).status_code == 302
+    assert "Log in" in client.get("/login/").content.decode()  # still English
+    away = client.post("/language/", {"language": "ru", "next": "https://evil.example/"})
+    assert away["Location"] == "/"
+    assert "Войти" in client.get("/login/").content.decode()
+
+
+@pytest.mark.django_db
+def test_language_picked_before_login_is_kept_after_it(client: Any) -> None:
+    from voronka.identity.models import User
+
+    user = User.objects.create_user(username="polyglot", password="pw-1234-polyglot")
+    assert user.language == "ru"
+    client.post("/language/", {"language": "en", "next": "/login/"})
+    client.post("/login/", {"username": "polyglot", "password": "pw-1234-polyglot"})
+    user.refresh_from_db()
+    assert user.language == "en"
+    assert 'lang="en"' in client.get("/deals/").content.decode()
+
+
 def test_htmx_trigger_selectors_parse() -> None:
     """htmx reads ``from:#form select`` as ``from:#form`` plus an unknown token (htmx:syntax:error,
     the trigger never fires): a selector with a space must be written ``from:(#form select)``."""

@@ -10,8 +10,16 @@ from django.shortcuts import redirect
 from django.utils import translation
 
 # Paths that answer without a session: the API authenticates itself (401), static files,
-# the login page, the health check.
-PUBLIC_PREFIXES = ("/api/", "/static/", "/login/", "/healthz", "/i18n/", "/favicon.ico")
+# the login page (and its code step), the language switch of the login page, the health check.
+PUBLIC_PREFIXES = (
+    "/api/",
+    "/static/",
+    "/login/",
+    "/language/",
+    "/healthz",
+    "/i18n/",
+    "/favicon.ico",
+)
 
 
 class RequestIdMiddleware:

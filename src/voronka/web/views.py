@@ -31,6 +31,18 @@ PENDING_SECONDS = 300
 PASSED_KEY = "vk_2fa_passed"
 
 
+def _remember_language(user: User, language: str | None) -> None:
+    """The language chosen in the switch becomes the user's setting (it wins after login)."""
+    if language in dict(settings.LANGUAGES) and user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
+
+
+def _adopt_visitor_language(request: HttpRequest, user: User) -> None:
+    """A language picked on the login page before logging in is kept after it."""
+    _remember_language(user, request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME))
+
+
 class LoginView(auth_views.LoginView):
     template_name = "web/login.html"
     redirect_authenticated_user = True
@@ -38,6 +50,7 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form: Any) -> HttpResponse:
         user = form.get_user()
         if totp.active_device(user) is None:
+            _adopt_visitor_language(self.request, user)
             response = super().form_valid(form)
             self.request.session[PASSED_KEY] = not totp.must_use_2fa(user)
             return response
@@ -77,6 +90,7 @@ def login_otp(request: HttpRequest) -> HttpResponse:
         else:
             request.session.pop(PENDING_KEY, None)
             auth_login(request, user, backend=pending["backend"])
+            _adopt_visitor_language(request, user)
             request.session[PASSED_KEY] = True
             return redirect(pending["next"])
     return render(request, "web/login_otp.html", {"error": error}, status=status)
@@ -143,8 +157,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if language in dict(settings.LANGUAGES):
         translation.activate(language)
         if request.user.is_authenticated:
-            request.user.language = language
-            request.user.save(update_fields=["language"])
+            _remember_language(request.user, language)
         response.set_cookie(
             settings.LANGUAGE_COOKIE_NAME,
             language,
