@@ -7,6 +7,7 @@ import functools
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -14,6 +15,16 @@ from voronka.identity.models import SCOPED_ENTITIES, ApiToken, Department, Role,
 from voronka.identity.scopes import prime_scopes
 
 TOKEN_PREFIX = "vk_"
+
+
+def user_set_language(user: User, language: str | None) -> bool:
+    """The interface language a user chose (the switch, or the one picked on the login page);
+    an unknown code changes nothing. Returns whether it changed."""
+    if language not in dict(settings.LANGUAGES) or user.language == language:
+        return False
+    user.language = language
+    user.save(update_fields=["language"])
+    return True
 
 
 def department_create(

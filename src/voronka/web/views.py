@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from voronka.deals.models import Pipeline
 from voronka.identity import totp
 from voronka.identity.models import User
+from voronka.identity.services import user_set_language
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ApplicationError, ValidationError
@@ -31,16 +32,9 @@ PENDING_SECONDS = 300
 PASSED_KEY = "vk_2fa_passed"
 
 
-def _remember_language(user: User, language: str | None) -> None:
-    """The language chosen in the switch becomes the user's setting (it wins after login)."""
-    if language in dict(settings.LANGUAGES) and user.language != language:
-        user.language = language
-        user.save(update_fields=["language"])
-
-
 def _adopt_visitor_language(request: HttpRequest, user: User) -> None:
     """A language picked on the login page before logging in is kept after it."""
-    _remember_language(user, request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME))
+    user_set_language(user, request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME))
 
 
 class LoginView(auth_views.LoginView):
@@ -157,7 +151,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if language in dict(settings.LANGUAGES):
         translation.activate(language)
         if request.user.is_authenticated:
-            _remember_language(request.user, language)
+            user_set_language(request.user, language)
         response.set_cookie(
             settings.LANGUAGE_COOKIE_NAME,
             language,
