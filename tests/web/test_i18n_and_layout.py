@@ -178,6 +178,10 @@ def test_language_picked_before_login_is_kept_after_it(client: Any) -> None:
     user.refresh_from_db()
     assert user.language == "en"
     assert 'lang="en"' in client.get("/deals/").content.decode()
+    from voronka.kernel.models import AuditEntry
+
+    entry = AuditEntry.objects.get(object_type="user", object_id=user.pk)
+    assert entry.changes == {"language": ["ru", "en"]} and entry.actor_user_id == user.pk
 
 
 def test_htmx_trigger_selectors_parse() -> None:

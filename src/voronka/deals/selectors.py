@@ -131,7 +131,7 @@ def board_cards(qs: QuerySet[Deal], people: dict[int, User] | None = None) -> li
                 status,
                 CompanyRef(company_id, company_name),
                 person,
-            )  # fmt: skip
+            )
         )
     return cards
 

@@ -13,17 +13,22 @@ from django.utils import timezone
 
 from voronka.identity.models import SCOPED_ENTITIES, ApiToken, Department, Role, Scope, User
 from voronka.identity.scopes import prime_scopes
+from voronka.kernel.actor import Actor
+from voronka.kernel.audit import audit
 
 TOKEN_PREFIX = "vk_"
 
 
-def user_set_language(user: User, language: str | None) -> bool:
+def user_set_language(user: User, language: str | None, *, actor: Actor) -> bool:
     """The interface language a user chose (the switch, or the one picked on the login page);
-    an unknown code changes nothing. Returns whether it changed."""
+    an unknown code changes nothing. Audited like every write. Returns whether it changed."""
     if language not in dict(settings.LANGUAGES) or user.language == language:
         return False
-    user.language = language
-    user.save(update_fields=["language"])
+    before = user.language
+    with transaction.atomic():
+        user.language = language
+        user.save(update_fields=["language"])
+        audit(actor=actor, obj=user, action="updated", changes={"language": [before, language]})
     return True
 
 

@@ -34,7 +34,11 @@ PASSED_KEY = "vk_2fa_passed"
 
 def _adopt_visitor_language(request: HttpRequest, user: User) -> None:
     """A language picked on the login page before logging in is kept after it."""
-    user_set_language(user, request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME))
+    user_set_language(
+        user,
+        request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME),
+        actor=Actor.for_user(user, request=request),
+    )
 
 
 class LoginView(auth_views.LoginView):
@@ -151,7 +155,9 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if language in dict(settings.LANGUAGES):
         translation.activate(language)
         if request.user.is_authenticated:
-            user_set_language(request.user, language)
+            user_set_language(
+                request.user, language, actor=Actor.for_user(request.user, request=request)
+            )
         response.set_cookie(
             settings.LANGUAGE_COOKIE_NAME,
             language,
