@@ -148,13 +148,17 @@ def bare_board(pipeline_id: int, manager_id: int | None) -> int:
         [pipeline_id],
     )
     sums = fetch(
-        f"SELECT b.stage_id, SUM(b.count), SUM(b.amount) FROM deals_dealboardcounter b "
+        f"SELECT b.stage_id, b.currency, SUM(b.count), SUM(b.amount) "
+        f"FROM deals_dealboardcounter b "
         f"WHERE b.stage_id IN ({', '.join(str(s[0]) for s in stages)}) {cell_scope} "
-        f"GROUP BY b.stage_id",
+        f"GROUP BY b.stage_id, b.currency",
         extra,
     )
+    counts: dict[int, int] = {}
+    for stage_id, _currency, count, _total in sums:  # a sum per currency (decision 0010)
+        counts[stage_id] = counts.get(stage_id, 0) + (count or 0)
     rows = 0
-    for stage_id, count, _total in sums:
+    for stage_id, count in counts.items():
         if count and any(s[0] == stage_id for s in stages):
             rows += len(
                 fetch(
@@ -492,7 +496,7 @@ def main() -> None:
         .values_list("stage_id", flat=True)
         .first()
     )
-    agg = "SELECT d.stage_id, COUNT(*), SUM(d.amount) FROM deals_deal d WHERE d.pipeline_id = %s {} GROUP BY d.stage_id"
+    agg = "SELECT d.stage_id, d.currency, COUNT(*), SUM(d.amount) FROM deals_deal d WHERE d.pipeline_id = %s {} GROUP BY d.stage_id, d.currency"
     cards = (
         f"SELECT {CARD_COLUMNS} FROM deals_deal d JOIN contacts_company c ON c.id = d.company_id "
         f"JOIN identity_user u ON u.id = d.responsible_id WHERE d.pipeline_id = %s AND d.stage_id = %s {{}} "
@@ -503,8 +507,9 @@ def main() -> None:
         f"{{}} ORDER BY d.id DESC LIMIT 51"
     )
     cells = (
-        "SELECT b.stage_id, SUM(b.count), SUM(b.amount) FROM deals_dealboardcounter b "
-        "JOIN deals_stage s ON s.id = b.stage_id WHERE s.pipeline_id = %s {} GROUP BY b.stage_id"
+        "SELECT b.stage_id, b.currency, SUM(b.count), SUM(b.amount) FROM deals_dealboardcounter b "
+        "JOIN deals_stage s ON s.id = b.stage_id WHERE s.pipeline_id = %s {} "
+        "GROUP BY b.stage_id, b.currency"
     )
     explains = {
         "board cells (what the page reads) [owner]": explain(cells.format(""), [pipeline.pk]),

@@ -29,6 +29,7 @@ COMPANY_KEYS = {
     "custom",
     "addresses",
     "ltv",
+    "ltv_by_currency",
     "last_interaction_at",
     "version",
     "created_at",
@@ -84,6 +85,7 @@ def test_company_crud(records: Any, api: Any) -> None:
     assert (
         created["responsible"] == records["a1"].user.pk
         and created["ltv"] == "0.00"
+        and created["ltv_by_currency"] == []
         and created["version"] == 1
     )
     path = f"/api/v1/companies/{created['id']}"

@@ -52,6 +52,8 @@ def fill(records: Any, pipeline: Any, total: int) -> None:
             stage=stage,
             custom=custom,
             contacts=[contact.pk],
+            # Created in a lost stage, a deal takes a loss reason as a move there does.
+            **({"loss_reason": pipeline.loss_reasons[0].pk} if stage.semantic == "lost" else {}),
         )
 
 

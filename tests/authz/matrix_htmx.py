@@ -41,6 +41,9 @@ HTMX_ROUTES: list[Route] = [
     # The language switch is on the login page too: visitors may use it (it only sets a cookie).
     form("language/", "self", "/language/", "public", body=_j(language="en", next="/deals/")),
     page("", "home", "/", "auth", ok=302),
+    # The header search (scoped results; the dropdown is its htmx partial).
+    page("search/", "search", "/search/?q=Компания", "auth"),
+    page("search/", "search", "/search/?q=Компания", "auth", htmx=True),
     # --- deals: board, list, card ----------------------------------------------------------------
     page("pipelines/<int:pipeline_id>/board/", "list", "/pipelines/{pipeline}/board/", "auth"),
     page(
@@ -105,7 +108,8 @@ HTMX_ROUTES: list[Route] = [
         body=_j(text="комментарий из матрицы"),
     ),
     form("deals/<int:deal_id>/delete/", "delete", "/deals/{deal}/delete/", "delete", target="deal"),
-    page("files/<int:file_id>/", "download", "/files/{deal_file}/", "record", target="deal"),
+    # Files by their random token; the scope of the record that holds the file decides.
+    page("files/<slug:file_token>/", "download", "/files/{deal_file}/", "record", target="deal"),
     # --- settings (can_configure) ----------------------------------------------------------------
     page("settings/pipelines/", "configure", "/settings/pipelines/", "configure"),
     form(
@@ -121,39 +125,27 @@ HTMX_ROUTES: list[Route] = [
         "/settings/pipelines/{pipeline}/",
         "configure",
     ),
+    # The pipeline's settings are one form (decision 0009): rename, stage rows, add, delete.
     form(
         "settings/pipelines/<int:pipeline_id>/",
         "configure",
         "/settings/pipelines/{pipeline}/",
         "configure",
-        body=_j(action="rename", name="Продажа UI"),
+        body=_j(pipeline_name="Продажа UI"),
     ),
     form(
         "settings/pipelines/<int:pipeline_id>/",
         "configure",
         "/settings/pipelines/{pipeline}/",
         "configure",
-        body=_j(name="Стадия UI", semantic="open"),
+        body=_j(**{"new-name": "Стадия UI", "new-semantic": "open", "add": "1"}),
     ),
     form(
-        "settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/",
+        "settings/pipelines/<int:pipeline_id>/",
         "configure",
-        "/settings/pipelines/{pipeline}/stages/{stage_talks}/",
+        "/settings/pipelines/{other_pipeline}/",
         "configure",
-        body=_j(name="Переговоры UI"),
-    ),
-    form(
-        "settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/delete/",
-        "configure",
-        "/settings/pipelines/{other_pipeline}/stages/{empty_stage}/delete/",
-        "configure",
-    ),
-    form(
-        "settings/pipelines/<int:pipeline_id>/reorder/",
-        "configure",
-        "/settings/pipelines/{pipeline}/reorder/",
-        "configure",
-        body=_j(move="{stage_new}:down"),
+        body=_j(delete="{empty_stage}"),
     ),
     page("settings/fields/", "configure", "/settings/fields/", "configure"),
     form(
@@ -172,6 +164,17 @@ HTMX_ROUTES: list[Route] = [
     # --- companies and contacts ------------------------------------------------------------------
     page("companies/", "list", "/companies/", "auth"),
     page("companies/new/", "create", "/companies/new/", "auth"),
+    # The company picker (type-ahead, scoped options) and its inline "new company" (htmx).
+    page("companies/picker/", "list", "/companies/picker/?q=ООО", "auth", htmx=True),
+    form(
+        "companies/quick-create/",
+        "create",
+        "/companies/quick-create/",
+        "auth",
+        ok=201,
+        htmx=True,
+        body=_j(new_company_name="ООО Быстрая", new_company_type="legal"),
+    ),
     form("companies/new/", "create", "/companies/new/", "auth", body=_j(name="ООО UI")),
     page(
         "companies/<int:company_id>/", "view", "/companies/{company}/", "record", target="company"
@@ -266,6 +269,16 @@ HTMX_ROUTES: list[Route] = [
         "record",
         target="task",
         body=_j(deadline="{later}", reason="клиент просил"),
+    ),
+    # The calendar's drag: the reschedule form for the modal (GET) and the reschedule (POST).
+    page("tasks/<int:task_id>/move/", "view", "/tasks/{task}/move/", "record", target="task"),
+    form(
+        "tasks/<int:task_id>/move/",
+        "reschedule",
+        "/tasks/{task}/move/",
+        "record",
+        target="task",
+        body=_j(deadline="{later}", reason="перетащили в календаре"),
     ),
     form(
         "tasks/<int:task_id>/reassign/",

@@ -91,17 +91,21 @@ def visible_users(user_id: int | None, entity: str = "deal") -> set[int] | None:
     return {r[0] for r in rows} | {user_id}  # type: ignore[arg-type]
 
 
-def board_aggregates(ids: set[int], pipeline_id: int) -> dict[int, tuple[int, Decimal]]:
-    """stage id → (count, sum of amounts) over the given deal ids in a pipeline."""
+def board_aggregates(ids: set[int], pipeline_id: int) -> dict[int, tuple[int, dict[str, Decimal]]]:
+    """stage id → (count, {currency: sum of amounts}) over the given deal ids in a pipeline."""
     if not ids:
         return {}
     marks = ", ".join(["%s"] * len(ids))
     rows = _rows(
-        f"SELECT stage_id, COUNT(*), COALESCE(SUM(amount), 0) FROM deals_deal WHERE pipeline_id = %s "
-        f"AND id IN ({marks}) GROUP BY stage_id",
+        f"SELECT stage_id, currency, COUNT(*), COALESCE(SUM(amount), 0) FROM deals_deal "
+        f"WHERE pipeline_id = %s AND id IN ({marks}) GROUP BY stage_id, currency",
         (pipeline_id, *sorted(ids)),
     )
-    return {stage: (int(n), Decimal(str(total))) for stage, n, total in rows}
+    out: dict[int, tuple[int, dict[str, Decimal]]] = {}
+    for stage, currency, n, total in rows:
+        count, sums = out.get(stage, (0, {}))
+        out[stage] = (count + int(n), {**sums, currency: Decimal(str(total))})
+    return out
 
 
 def open_deal_counts(ids: set[int]) -> tuple[int, int]:

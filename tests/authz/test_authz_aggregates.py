@@ -79,12 +79,15 @@ def add_deals(i: int, key: str, rec: Any, specs: list[tuple[str, str]], pipeline
         if (i + j) % 2:
             continue
         custom = {"contract_no": f"Д-{i}"} if stage == "contract" else {}
+        lost = {"loss_reason": pipeline.loss_reasons[0].pk} if stage == "lost" else {}
         make_deal(
+            **lost,
             responsible=rec.user,
             company=rec.company,
             title=f"Аггрегат {key} {stage}",
             stage=pipeline.stages[stage],
             amount=amount,
+            currency="USD" if (i + j) % 4 == 0 else "RUB",  # column sums are per currency
             custom=custom,
         )
     if i % 3 == 0:
@@ -245,9 +248,14 @@ def check_principal(key: str, personas: Any, api: Any, world: dict[str, Any], ta
         columns = pipeline_board(pipeline=pipe, user=user)
         cards: set[int] = set()
         for col in columns:
-            n, total = expected.get(col.stage.pk, (0, Decimal("0")))
+            n, sums = expected.get(col.stage.pk, (0, {}))
             tally.aggregate(f"{key} board {pipe.name}/{col.stage.name} count", col.count, n)
-            tally.aggregate(f"{key} board {pipe.name}/{col.stage.name} sum", col.total, total)
+            for currency in sorted({*sums, *col.sums}):
+                tally.aggregate(
+                    f"{key} board {pipe.name}/{col.stage.name} sum {currency}",
+                    col.sums.get(currency, Decimal("0")),
+                    sums.get(currency, Decimal("0")),
+                )
             shown = {c.pk for c in col.cards}
             tally.aggregate(
                 f"{key} board {pipe.name}/{col.stage.name} cards shown",

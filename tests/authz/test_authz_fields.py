@@ -548,6 +548,7 @@ READ_FIELDS = {
         "custom",
         "addresses",
         "ltv",
+        "ltv_by_currency",
         "last_interaction_at",
         "version",
         "created_at",

@@ -43,11 +43,13 @@ def matrix_env(
             content_type="application/pdf",
             sha256="0" * 64,
             entity="deal",
+            object_id=rec.deal.pk,  # attached to the deal (kernel.files.files_attach)
+            field_key="f_file",
         )
         stored.file.save(f"{owner}.pdf", ContentFile(b"%PDF"), save=False)
         stored.save()
-        Deal.objects.filter(pk=rec.deal.pk).update(custom={"f_file": stored.pk})
-        files[owner] = stored.pk
+        Deal.objects.filter(pk=rec.deal.pk).update(custom={"f_file": stored.token})
+        files[owner] = stored.token
 
     def ids_for(principal: str, owner: str | None) -> dict[str, Any]:
         me = "a1" if principal in ("integration", "anonymous", "deact") else principal
@@ -70,7 +72,7 @@ def matrix_env(
             "dept_b": org.departments["b"].pk,
             "dept_a": org.departments["a"].pk,
             "later": later,
-            "file": pipeline.stored_file.pk,
+            "file": pipeline.stored_file.token,
             "field": pipeline.fields["f_string"].pk,
             "deal_file": files[owner or "a1"],
         }

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 
 from voronka.activities.counters import counters_snapshot, task_counters_rebuild
 from voronka.activities.models import Task, TaskDayCounter, TaskStatus
 from voronka.contacts.models import Company, Contact, ContactEmail, ContactPhone
-from voronka.deals.models import Deal, Stage, StageChange, StageSemantic
+from voronka.deals.models import CompanyLtv, Deal, Stage, StageChange, StageSemantic
 from voronka.identity.models import Department, User
 from voronka.kernel import clock
 from voronka.kernel.models import AuditEntry, DomainEvent
@@ -130,10 +130,18 @@ def test_seed_300_deals_is_consistent(seeded: dict[str, Any]) -> None:
         Task.objects.filter(contact__isnull=False).exists()
         or Task.objects.filter(company__isnull=False).exists()
     )
-    # -- ltv is sum of won
-    won = dict(Deal.objects.filter(status="won").values_list("company").annotate(s=Sum("amount")))
+    # -- a few deals in other currencies; LTV per currency = sum of won, Company.ltv = roubles
+    currencies = dict(Deal.objects.values_list("currency").annotate(n=Count("id")))
+    assert currencies.get("USD", 0) >= 3 and currencies.get("EUR", 0) >= 1, currencies
+    assert currencies["RUB"] > 0.9 * sum(currencies.values()), currencies
+    won = defaultdict(Decimal)
+    for company_id, currency, amount in Deal.objects.filter(status="won").values_list(
+        "company_id", "currency", "amount"
+    ):
+        won[(company_id, currency)] += amount
+    assert {(c.company_id, c.currency): c.amount for c in CompanyLtv.objects.all()} == won
     for company_id, ltv in Company.objects.values_list("id", "ltv"):
-        assert ltv == won.get(company_id, Decimal("0")), company_id
+        assert ltv == won.get((company_id, "RUB"), Decimal("0")), company_id
     # -- counters equal recount
     before = seeded["snapshot"]
     assert before["task_days"] and before["deal_days"] and before["deal_users"]

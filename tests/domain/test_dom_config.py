@@ -268,6 +268,7 @@ GOOD: list[tuple[str, Any, Any]] = [
     ("boolean", 0, False),
     ("address", "Москва, Тверская, 1", "Москва, Тверская, 1"),
     ("link", "https://example.ru/path?q=1", "https://example.ru/path?q=1"),
+    ("link", "example.ru", "https://example.ru"),  # a bare host is a web address (as a website)
     ("string", "", None),
     ("multi", [], None),
 ]
@@ -298,7 +299,7 @@ BAD: list[tuple[str, Any]] = [
     ("boolean", [True]),
     ("link", "javascript:alert(1)"),
     ("link", "ftp://example.ru"),
-    ("link", "example.ru"),
+    ("link", "data:text/html,<script>alert(1)</script>"),
     ("file", "abc"),
     ("file", True),
     ("file", 10**9),
@@ -318,13 +319,14 @@ def test_custom_value_bad_raises_value_error_only(pipeline: Any, ftype: str, raw
 
 
 def test_file_field_accepts_a_stored_file_of_that_entity(pipeline: Any) -> None:
-    assert (
-        clean_value(pipeline.fields["f_file"], str(pipeline.stored_file.pk))
-        == pipeline.stored_file.pk
-    )
+    token = pipeline.stored_file.token
+    assert clean_value(pipeline.fields["f_file"], token) == token
+    for guessable in (pipeline.stored_file.pk, str(pipeline.stored_file.pk)):  # decision 0009
+        with pytest.raises(ValueError):
+            clean_value(pipeline.fields["f_file"], guessable)
     other_entity = CustomField(entity="company", key="doc", name="Doc", type="file")
     with pytest.raises(ValueError):
-        clean_value(other_entity, pipeline.stored_file.pk)
+        clean_value(other_entity, token)
 
 
 def test_every_type_roundtrips_through_a_deal(records: Any, pipeline: Any) -> None:
@@ -339,7 +341,7 @@ def test_every_type_roundtrips_through_a_deal(records: Any, pipeline: Any) -> No
         "f_boolean": False,
         "f_address": "Казань",
         "f_link": "http://x.ru",
-        "f_file": pipeline.stored_file.pk,
+        "f_file": pipeline.stored_file.token,
     }
     deal = services.deal_update(deal=records["a1"].deal, actor=SYSTEM, data={"custom": values})
     assert deal.custom == {**values, "f_money": {"amount": "10.00", "currency": "RUB"}}

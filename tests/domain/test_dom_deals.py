@@ -78,6 +78,7 @@ def test_create_defaults_first_pipeline_first_open_stage_and_actor_as_responsibl
         "responsible": records["a1"].user.pk,
         "company": records["a1"].company.pk,
         "amount": "0",
+        "currency": "RUB",
     }
 
 

@@ -51,4 +51,5 @@ def login(page: Any, username: str, password: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_selector(".sidebar")
+    # Attached, not visible: on a phone the sidebar is a closed drawer until the menu opens it.
+    page.wait_for_selector(".sidebar", state="attached")

@@ -6,7 +6,9 @@
 
 Logs in as the demo owner, picks the first pipeline and its newest open deal, and writes
 <screen>_<lang>.png (board, card, list, company, settings, modal, login) at 1440×900 with
-Debian's Chromium (/usr/bin/chromium; Playwright never downloads a browser here)."""
+Debian's Chromium (/usr/bin/chromium; Playwright never downloads a browser here). With
+``--width 390`` the same screens as a phone shows them (844 px high, no drag modal), written as
+<screen>_390_<lang>.png."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def login(page: Any, base: str, username: str, password: str, lang: str) -> None
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_selector(".sidebar")
+    page.wait_for_selector(".sidebar", state="attached")  # a closed drawer on a phone
     page.click(f"button.lang-btn[value={lang}]")
     page.wait_for_load_state()
 
@@ -57,7 +59,10 @@ def main() -> None:
     parser.add_argument("--user", default="owner")
     parser.add_argument("--password", default="demo")
     parser.add_argument("--langs", default="ru,en")
+    parser.add_argument("--width", type=int, default=1440)
     opts = parser.parse_args()
+    size = {"width": opts.width, "height": 900 if opts.width >= 900 else 844}
+    tag = "" if opts.width == 1440 else f"_{opts.width}"
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     from playwright.sync_api import sync_playwright
 
@@ -66,7 +71,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for lang in opts.langs.split(","):
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page = browser.new_page(viewport=size)
             login(page, opts.base, opts.user, opts.password, lang)
             board = page.url if "/board/" in page.url else None
             if board is None:
@@ -74,29 +79,29 @@ def main() -> None:
                 board = page.url
             page.wait_for_selector(".deal-card")
             page.wait_for_timeout(700)  # the navigation counters arrive by htmx
-            page.screenshot(path=str(out / f"board_{lang}.png"))
+            page.screenshot(path=str(out / f"board{tag}_{lang}.png"))
             # The deal card: the first card of the last open column with cards (a deal well along).
             href = page.locator(".column--open .deal-card .deal-title").last.get_attribute("href")
             page.goto(opts.base + href)
             page.wait_for_timeout(700)  # the navigation counters arrive by htmx
-            page.screenshot(path=str(out / f"card_{lang}.png"))
+            page.screenshot(path=str(out / f"card{tag}_{lang}.png"))
             page.goto(opts.base + "/deals/")
             page.wait_for_timeout(700)  # the navigation counters arrive by htmx
-            page.screenshot(path=str(out / f"list_{lang}.png"))
+            page.screenshot(path=str(out / f"list{tag}_{lang}.png"))
             page.goto(opts.base + "/companies/")
             page.goto(
                 opts.base
                 + page.locator("#company-results .cell-title a").first.get_attribute("href")
             )
             page.wait_for_timeout(700)  # the navigation counters arrive by htmx
-            page.screenshot(path=str(out / f"company_{lang}.png"))
+            page.screenshot(path=str(out / f"company{tag}_{lang}.png"))
             page.goto(opts.base + "/settings/pipelines/")
             page.wait_for_timeout(700)  # the navigation counters arrive by htmx
-            page.screenshot(path=str(out / f"settings_{lang}.png"))
+            page.screenshot(path=str(out / f"settings{tag}_{lang}.png"))
             # The required-fields modal: drag a card onto a column marked ✱ (a stage with required fields).
             page.goto(board)
             columns = page.locator(".column")
-            for i in range(1, columns.count()):
+            for i in range(1, columns.count() if opts.width >= 900 else 0):
                 if (
                     columns.nth(i).locator(".column-req").count()
                     and columns.nth(i - 1).locator(".deal-card").count()
@@ -113,16 +118,16 @@ def main() -> None:
                     page.wait_for_selector("#modal[open]")
                     page.wait_for_timeout(300)
                     page.wait_for_timeout(700)  # the navigation counters arrive by htmx
-                    page.screenshot(path=str(out / f"modal_{lang}.png"))
+                    page.screenshot(path=str(out / f"modal{tag}_{lang}.png"))
                     page.click("#modal [data-modal-close]")
                     break
             page.close()
-            anon = browser.new_page(viewport={"width": 1440, "height": 900})
+            anon = browser.new_page(viewport=size)
             anon.goto(opts.base + "/login/")
             if lang == "en":
                 anon.click("button.lang-btn[value=en]")
                 anon.wait_for_load_state()
-            anon.screenshot(path=str(out / f"login_{lang}.png"))
+            anon.screenshot(path=str(out / f"login{tag}_{lang}.png"))
             anon.close()
         browser.close()
     print(

@@ -61,6 +61,7 @@ def test_reschedule_with_a_reason_and_see_the_history(
     from django.utils import timezone
 
     from voronka.activities.models import TaskDeadlineChange
+    from voronka.kernel import clock
 
     task = records["a1"].task
     old = timezone.localtime(task.deadline).strftime("%d.%m.%Y %H:%M")
@@ -68,7 +69,9 @@ def test_reschedule_with_a_reason_and_see_the_history(
     page.goto(f"{page.base}/tasks/{task.pk}/")
     assert "Срок не переносился" in page.locator("#deadline-history").inner_text()
     form = page.locator("#reschedule-form")
-    form.locator("input[name=deadline_date]").fill("2026-12-20")
+    # Two weeks ahead: a deadline cannot be moved to the past.
+    new_day = timezone.localtime(clock.now() + dt.timedelta(days=14))
+    form.locator("input[name=deadline_date]").fill(new_day.date().isoformat())
     form.locator("input[name=deadline_time]").fill("16:45")
     # Without a reason the browser itself refuses (required) — nothing is sent.
     form.locator("button").click()
@@ -79,7 +82,7 @@ def test_reschedule_with_a_reason_and_see_the_history(
     page.wait_for_selector("#deadline-history .timeline-item")
     history = page.locator("#deadline-history").inner_text()
     assert "Клиент в командировке до 20-го" in history
-    assert old in history and "20.12.2026 16:45" in history
+    assert old in history and f"{new_day:%d.%m.%Y} 16:45" in history
     assert manager.display_name in history
     change = TaskDeadlineChange.objects.get(task=task)
     assert (change.by_id, change.reason) == (manager.pk, "Клиент в командировке до 20-го")

@@ -1,6 +1,7 @@
 """The second factor in the browser: an owner who must use it (VORONKA_2FA_ADMINS=required) is
-sent to the set-up page, scans (reads) the key, confirms with a code, and from then on the
-password alone does not log in — the code step does."""
+sent to the set-up page, scans (reads) the key, confirms with a code, is shown the recovery
+codes once (1440 and 390 px), and from then on the password alone does not log in — the code
+step does, or a recovery code (single use) when the phone is not at hand."""
 
 from __future__ import annotations
 
@@ -34,6 +35,20 @@ def test_owner_enrols_and_logs_in_with_a_code(page: Any, personas: Any, settings
     page.click("form button.btn--primary")
     page.wait_for_selector("[data-totp-on]")
     page.screenshot(path="/tmp/e2e-totp-setup.png")
+    # The recovery codes: shown in this answer only, with copy and download.
+    codes = page.locator("[data-recovery-code]").all_inner_texts()
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert page.locator("a[download='voronka-recovery-codes.txt']").count() == 1
+    assert page.locator("button[data-copy-text]").count() == 1
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path="/tmp/e2e-totp-recovery-codes-390.png", full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.screenshot(path="/tmp/e2e-totp-recovery-codes.png", full_page=True)
+    page.goto(page.base + "/account/2fa/")
+    page.wait_for_selector("[data-recovery-panel]")
+    assert page.locator("[data-recovery-code]").count() == 0  # never shown again
+    assert page.locator("[data-recovery-left]").get_attribute("data-recovery-left") == "10"
 
     # Log out; the password alone now leads to the code step.
     page.click("header form[action$='/logout/'] button")
@@ -51,3 +66,35 @@ def test_owner_enrols_and_logs_in_with_a_code(page: Any, personas: Any, settings
     page.click("#otp-form button[type=submit]")
     page.wait_for_selector(".sidebar")
     assert "/login" not in page.url
+
+    # The phone is not at hand: a recovery code instead of the app's code.
+    def password_step() -> None:
+        page.click("header form[action$='/logout/'] button")
+        page.wait_for_selector("input[name=username]")
+        page.fill("input[name=username]", owner.username)
+        page.fill("input[name=password]", "e2e-owner-5678")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#otp-form")
+
+    password_step()
+    page.click(".recovery-login summary")
+    page.fill("#recovery-form input[name=code]", codes[0])
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path="/tmp/e2e-totp-recovery-login-390.png")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.click("#recovery-form button[type=submit]")
+    page.wait_for_selector(".sidebar")
+    assert "/login" not in page.url
+    assert "восстановления" in page.locator(".messages").inner_text()
+    page.goto(page.base + "/account/2fa/")
+    assert page.locator("[data-recovery-left]").get_attribute("data-recovery-left") == "9"
+
+    # The same code twice: refused.
+    password_step()
+    page.click(".recovery-login summary")
+    page.fill("#recovery-form input[name=code]", codes[0])
+    page.click("#recovery-form button[type=submit]")
+    page.wait_for_selector("[data-otp-error]")
+    assert page.locator("#recovery-form").is_visible()  # the form stays open with the error
+    assert "/login/2fa/" in page.url

@@ -520,8 +520,9 @@ for username in USERNAMES:
     if "file_id" not in result:
         stored = file_store(upload=SimpleUploadedFile("dogovor.pdf", b"%PDF-1.4 test", "application/pdf"),
                             entity="deal", actor=actor)
-        deal = deal_update(deal=deal, actor=actor, data={"custom": {"contract_scan": stored.pk}})
+        deal = deal_update(deal=deal, actor=actor, data={"custom": {"contract_scan": stored.token}})
         result["file_id"] = stored.pk
+        result["file_token"] = stored.token
     task = task_create(actor=actor, data={"type": "call", "comment": "Перезвонить",
                                           "deadline": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
                                           "responsible": user.pk, "deal": deal.pk})

@@ -449,7 +449,9 @@ def test_e_owner_and_admin_must_enrol_when_required(client: Client, settings: An
             reverse("web:totp-setup"),
             {"action": "confirm", "code": pyotp.TOTP(device.secret).now()},
         )
-    assert done.status_code == 302 and logged_in(client)
+    # The answer shows the recovery codes (once, in the page, never redirected through a store).
+    assert done.status_code == 200 and b"data-recovery-codes" in done.content
+    assert logged_in(client)
     seller = Client()
     login(seller, "seller", PASSWORD)
     assert logged_in(seller)  # a manager is not asked

@@ -6,9 +6,11 @@ Checks: all of schemathesis' checks except two, excluded on purpose:
 - positive_data_acceptance — the services reject schema-valid data that breaks business rules
   (INN/OGRN checksums, unknown or out-of-scope ids, stage of another pipeline, page limits…) with a
   4xx naming the field; the schema cannot express those rules, so this check reports them all.
-- negative_data_rejection — django-ninja validates with pydantic's lax mode, which turns JSON
-  `true`/`false` and integral strings into integers; the value then goes through the same service
-  validation as any other, so nothing invalid is stored, but the check counts the coercion.
+- negative_data_rejection — django-ninja validates with pydantic's lax mode. Ids, versions and
+  other integers of bodies are strict (kernel.schemas.Id/Version, StrictInt; issue 7 item 5,
+  tests/api/test_api_strict_ids.py), but other types still coerce (a boolean takes 0/1 or "true");
+  the value then goes through the same service validation as any other, so nothing invalid is
+  stored, but the check counts the coercion.
 Pass: schemathesis exits 0 — 0 server errors (5xx), 0 response-schema violations, 0 ignored-auth,
 every operation tested. Reports (JUnit, NDJSON with curl reproducers) stay in the test's tmp dir.
 """

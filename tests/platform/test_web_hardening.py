@@ -218,7 +218,7 @@ def pii_paths(crm: dict[str, Any]) -> tuple[list[str], list[str]]:
         "pipeline_id": crm["pipeline_id"],
         "stage_id": crm["stage_id"],
         "field_id": crm["field_id"],
-        "file_id": crm["file_id"],
+        "file_token": crm["file_token"],
         **crm["by_user"]["owner"],
     }
     paths, unfilled = [], []

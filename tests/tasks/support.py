@@ -194,9 +194,12 @@ OPS = (
     "deal_move",
     "deal_reassign",
     "deal_amount",
+    "deal_currency",
+    "deal_company",
     "deal_delete",
     "clock",
 )
+CURRENCIES = ("RUB", "RUB", "USD", "EUR")  # deals in several currencies: cells and LTV per currency
 
 
 class OpRunner:
@@ -299,6 +302,7 @@ class OpRunner:
             "responsible": who.pk,
             "stage": stage.pk,
             "amount": "100",
+            "currency": rng.choice(CURRENCIES),
         }
         if stage.required_fields:
             data["custom"] = {"contract_no": "Д-1"}
@@ -334,6 +338,19 @@ class OpRunner:
             deal_move_to_stage(
                 deal=deal, stage=stage, actor=Actor.system(), fields=fields, loss_reason=reason
             )
+
+    def _deal_currency(self, rng: random.Random) -> None:
+        """Another currency (refused on a closed deal): the deal moves to another board cell."""
+        deal = self._pick(Deal.objects.all(), rng)
+        deal_update(deal=deal, actor=Actor.system(), data={"currency": rng.choice(CURRENCIES)})
+
+    def _deal_company(self, rng: random.Random) -> None:
+        """Another company: a won deal takes its amount to the new company's LTV (per currency)."""
+        from voronka.contacts.models import Company
+
+        deal = self._pick(Deal.objects.all(), rng)
+        company = self._pick(Company.objects.all(), rng)
+        deal_update(deal=deal, actor=Actor.system(), data={"company": company.pk})
 
     def _deal_delete(self, rng: random.Random) -> None:
         deal_delete(deal=self._pick(Deal.objects.all(), rng), actor=Actor.system())

@@ -17,6 +17,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from tasks.conftest import task_payload
 from voronka.activities.models import (
@@ -40,6 +41,11 @@ TASKS = "/api/v1/tasks"
 
 def later(hours: int = 48) -> dt.datetime:
     return clock.now() + dt.timedelta(hours=hours)
+
+
+def future_day(days: int = 14) -> str:
+    """A local day in the future for the task forms (a deadline cannot be moved to the past)."""
+    return timezone.localtime(later(24 * days)).date().isoformat()
 
 
 def assert_refused(response: Any, field: str, status: int = 422) -> None:
@@ -444,12 +450,12 @@ def test_ui_reschedule_without_reason_is_refused(
     with nothing_written():
         response = web("a1").post(
             f"/tasks/{task.pk}/reschedule/",
-            {"deadline_date": "2026-12-20", "deadline_time": "10:00", "reason": "   "},
+            {"deadline_date": future_day(), "deadline_time": "10:00", "reason": "   "},
         )
     assert response.status_code == 422 and "reason" in response.context["errors"]
     response = web("a1").post(
         f"/tasks/{task.pk}/reschedule/",
-        {"deadline_date": "2026-12-20", "deadline_time": "10:00", "reason": "Болеет"},
+        {"deadline_date": future_day(), "deadline_time": "10:00", "reason": "Болеет"},
     )
     assert response.status_code == 302
     assert TaskDeadlineChange.objects.get(task=task).reason == "Болеет"
@@ -621,7 +627,7 @@ def test_head_acts_through_the_task_screens(web: Any, records: Any, personas: An
     response = head.post(
         f"/tasks/{task.pk}/reschedule/",
         {
-            "deadline_date": "2026-12-28",
+            "deadline_date": future_day(),
             "deadline_time": "12:30",
             "reason": "Ждём счёт",
             "version": task.version,

@@ -25,7 +25,7 @@ from django.db import transaction
 
 from factories import table_counts
 from tasks import oracle
-from tasks.support import NOW, World, local, record_figures
+from tasks.support import NOW, World, record_figures
 from voronka.activities.task_selectors import calendar_tasks, control_table, counters_for
 from voronka.identity import scopes
 from voronka.kernel import clock
@@ -96,7 +96,9 @@ def send(
         r = client.post_json(f"{base}/complete", {"result": "Сделано из матрицы"})
     elif action == "reschedule":
         r = client.post_json(
-            f"{base}/reschedule", {"deadline": local(9, 9).isoformat(), "reason": "Матрица"}
+            f"{base}/reschedule",
+            # In the future of the real clock: a deadline is never moved into the past.
+            {"deadline": (clock.now() + dt.timedelta(days=9)).isoformat(), "reason": "Матрица"},
         )
     elif action == "history":
         r = client.get_json(f"{base}/history")

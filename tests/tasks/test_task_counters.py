@@ -52,7 +52,14 @@ from voronka.activities.task_selectors import (
     deal_marks,
     my_day,
 )
-from voronka.deals.models import Deal, DealBoardCounter, DealStageDayCounter, DealUserCounter
+from voronka.contacts.models import Company
+from voronka.deals.models import (
+    CompanyLtv,
+    Deal,
+    DealBoardCounter,
+    DealStageDayCounter,
+    DealUserCounter,
+)
 from voronka.kernel import clock
 
 pytestmark = pytest.mark.django_db
@@ -419,6 +426,15 @@ CORRUPTIONS = {
     "board cell amount +1": lambda: DealBoardCounter.objects.filter(
         pk=DealBoardCounter.objects.filter(count__gt=0).order_by("pk").values("pk")[:1]
     ).update(amount=F("amount") + 1),
+    "board cell in another currency": lambda: DealBoardCounter.objects.filter(
+        pk=DealBoardCounter.objects.filter(count__gt=0).order_by("pk").values("pk")[:1]
+    ).update(currency="XXX"),
+    "company LTV cell +1": lambda: CompanyLtv.objects.filter(
+        pk=CompanyLtv.objects.filter(amount__gt=0).order_by("pk").values("pk")[:1]
+    ).update(amount=F("amount") + 1),
+    "company.ltv +1": lambda: Company.objects.filter(
+        pk=Company.objects.filter(ltv__gt=0).order_by("pk").values("pk")[:1]
+    ).update(ltv=F("ltv") + 1),
     "deal open_tasks +1": lambda: Deal.objects.filter(
         pk=Deal.objects.filter(open_tasks__gt=0).order_by("pk").values("pk")[:1]
     ).update(open_tasks=F("open_tasks") + 1),
@@ -527,3 +543,21 @@ def test_negative_control_deal_services_that_skip_the_board_cells_are_caught(
         )
     differences = maintained_vs_recounted()
     assert "deal_board" in differences, (differences, runner.outcomes)
+
+
+def test_negative_control_deal_services_that_skip_the_ltv_are_caught(
+    world: World, users: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A company's LTV per currency (and `Company.ltv`, its main currency) come from the deal
+    services: one that stops maintaining them makes the maintained LTV differ from the
+    recount."""
+    from voronka.deals import services
+
+    assert maintained_vs_recounted() == {}
+    monkeypatch.setattr(services, "track_ltv", lambda company_id, currency, amount: None)
+    runner = OpRunner(users, pipeline, NOW)
+    rng = random.Random(5)
+    for _ in range(30):
+        runner.run(rng.choice(["deal_create", "deal_move", "deal_company"]), rng.randrange(2**32))
+    differences = maintained_vs_recounted()
+    assert "company_ltv" in differences, (differences, runner.outcomes)

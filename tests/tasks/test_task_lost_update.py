@@ -25,6 +25,7 @@ from factories import make_company
 from tasks.support import record_figures
 from voronka.activities import tasks_services
 from voronka.activities.models import Task, TaskDeadlineChange
+from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 from voronka.kernel.errors import Conflict
 
@@ -57,7 +58,8 @@ def race(task_id: int, personas: Any) -> dict[str, Any]:
     outcomes: dict[int, Counter] = defaultdict(Counter)  # version read -> outcome counts
     errors: list[str] = []
     lock = threading.Lock()
-    base = dt.datetime(2027, 1, 1, 9, 0, tzinfo=dt.UTC)
+    # Ahead of the real clock: a deadline is never moved into the past.
+    base = (clock.now() + dt.timedelta(days=30)).replace(second=0, microsecond=0)
 
     def worker(i: int) -> None:
         try:
@@ -156,6 +158,11 @@ def test_negative_control_without_the_version_check_stale_writers_win(
     assert figures["history_rows"] == figures["successes"] > ROUNDS
 
 
+def ahead(days: int) -> str:
+    """A deadline `days` ahead of the real clock (a deadline is never moved into the past)."""
+    return (clock.now() + dt.timedelta(days=days)).replace(microsecond=0).isoformat()
+
+
 @pytest.mark.django_db
 def test_api_two_clients_same_version_second_gets_409(
     records: Any, api: Any, web: Any, nothing_written: Any
@@ -166,20 +173,20 @@ def test_api_two_clients_same_version_second_gets_409(
     assert second.get_json(f"/api/v1/tasks/{task.pk}").json()["version"] == version
     ok = first.post_json(
         f"/api/v1/tasks/{task.pk}/reschedule",
-        {"deadline": "2027-02-01T10:00:00+03:00", "reason": "Первый", "version": version},
+        {"deadline": ahead(60), "reason": "Первый", "version": version},
     )
     assert ok.status_code == 200, ok.content
     with nothing_written():
         stale = second.post_json(
             f"/api/v1/tasks/{task.pk}/reschedule",
-            {"deadline": "2027-03-01T10:00:00+03:00", "reason": "Второй", "version": version},
+            {"deadline": ahead(90), "reason": "Второй", "version": version},
         )
     assert stale.status_code == 409 and stale.json()["current_version"] == version + 1
     # The screens send the version from the form: a stale form is refused the same way.
     with nothing_written():
         page = web("head_a").post(
             f"/tasks/{task.pk}/reschedule/",
-            {"deadline": "2027-04-01T10:00:00+03:00", "reason": "Старая форма", "version": version},
+            {"deadline": ahead(120), "reason": "Старая форма", "version": version},
         )
     assert page.status_code == 409
     assert [c.reason for c in TaskDeadlineChange.objects.filter(task=task)] == ["Первый"]

@@ -133,10 +133,13 @@ def test_bell_lists_counts_and_marks_read(swept: dict[str, Any], api: Any, perso
 
 def test_bell_screens(swept: dict[str, Any], web: Any) -> None:
     client = web("a1")
-    page = client.get("/notifications/").content.decode()
-    assert "Перезвонить (a1)" in page and "Перезвонить (a2)" not in page
     badge = client.get("/counters/", HTTP_ACCEPT="application/json").json()
     assert badge["unread"] == 1
+    page = client.get("/notifications/").content.decode()
+    assert "Перезвонить (a1)" in page and "Перезвонить (a2)" not in page
+    # Opening the page read what it shows (issue 7 item 14): the badge follows.
+    assert client.get("/counters/", HTTP_ACCEPT="application/json").json()["unread"] == 0
+    Notification.objects.filter(user__username="a1").update(read_at=None)
     assert client.post("/notifications/read/", {}).status_code == 302
     assert client.get("/counters/", HTTP_ACCEPT="application/json").json()["unread"] == 0
 

@@ -282,3 +282,95 @@ def test_control_board_cards_as_bare_models_is_caught(
             stage=pipeline.stages["talks"],
         )
     assert _count_board_queries(client, board_url(pipeline.sales)) > few
+
+
+# --- sums per currency (issue 7 item 8) --------------------------------------------------------
+
+
+def _column_head(html: str, stage: Any) -> str:
+    return html.split(f'data-stage="{stage.pk}"', 1)[1].split("</header>", 1)[0]
+
+
+def _summary(html: str) -> str:
+    return html.split('id="board-summary"', 1)[1].split("</div>", 1)[0]
+
+
+def check_usd_deal_has_its_own_sum(web: Any, pipeline: Any, records: Any) -> None:
+    """A 1,000 USD deal in «Новая»: the ₽ sum of the column and of the summary stay as they
+    were, the dollars are shown as their own sum after it, and the card says its currency."""
+    from voronka.web.templatetags.voronka import money
+
+    new = pipeline.stages["new"]
+    client = web("owner")
+    before = client.get(board_url(pipeline.sales)).content.decode()
+    rub = sum(r.deal.amount for r in records.values() if r.deal.stage_id == new.pk)
+    assert f'<span class="money-main">{money(rub)}</span>' in _column_head(before, new)
+    deal = make_deal(
+        responsible=records["a1"].user,
+        company=records["a1"].company,
+        title="Кулеры из Европы",
+        stage=new,
+        amount="1000",
+        currency="USD",
+    )
+    html = client.get(board_url(pipeline.sales)).content.decode()
+    head = _column_head(html, new)
+    assert f'<span class="money-main">{money(rub)}</span>' in head, head
+    assert f'<span class="money-other">· {money(1000, "USD")}</span>' in head, head
+    assert money(rub + 1000) not in html
+    assert re.search(r"data-count>11<", head)
+    summary = _summary(html)
+    assert money(rub) in summary and money(1000, "USD") in summary, summary
+    assert money(rub + 1000) not in summary
+    card = html.split(f'data-deal-id="{deal.pk}"', 1)[1].split(">", 1)[0]
+    assert 'data-amount="1000.00"' in card and 'data-currency="USD"' in card
+    assert money(1000, "USD") in html  # the card's own amount
+
+
+def test_usd_deal_does_not_change_the_rouble_sum_and_has_its_own(
+    web: Any, pipeline: Any, records: Any
+) -> None:
+    check_usd_deal_has_its_own_sum(web, pipeline, records)
+
+
+def test_negative_control_a_board_adding_currencies_fails_the_check(
+    web: Any, pipeline: Any, records: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The defect of the issue put back (column sums over every currency, in roubles): the
+    check above goes red."""
+    from voronka.kernel.money import MAIN_CURRENCY, MoneySums
+
+    def mixed_add(self: MoneySums, currency: str, amount: Any) -> None:
+        if amount is not None:
+            self[MAIN_CURRENCY] = self.get(MAIN_CURRENCY, Decimal(0)) + Decimal(amount)
+
+    monkeypatch.setattr(MoneySums, "add", mixed_add)
+    with pytest.raises(AssertionError):
+        check_usd_deal_has_its_own_sum(web, pipeline, records)
+
+
+def test_hidden_sums_per_currency_for_the_cards_not_loaded(
+    web: Any, pipeline: Any, personas: Any
+) -> None:
+    """The column keeps, per currency, the sum of the cards not on screen (app.js adds the
+    cards on screen to it after a drag): never one figure over two currencies."""
+    import json
+
+    from voronka.deals.selectors import BOARD_CARDS_PER_STAGE
+
+    owner = personas["owner"].user
+    company = make_company(responsible=owner, name="ООО Валюта")
+    talks = pipeline.stages["talks"]
+    for i in range(BOARD_CARDS_PER_STAGE + 2):
+        make_deal(
+            responsible=owner,
+            company=company,
+            title=f"В{i:02d}",
+            stage=talks,
+            amount="10",
+            currency="USD" if i < 2 else "RUB",  # the two oldest: not on screen
+        )
+    html = web("owner").get(board_url(pipeline.sales)).content.decode()
+    section = html.split(f'data-stage="{talks.pk}"', 1)[0].rsplit("<section", 1)[1]
+    raw = re.search(r'data-hidden-sums="([^"]*)"', section).group(1).replace("&quot;", '"')
+    assert json.loads(raw) == {"RUB": "0.00", "USD": "20.00"}

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from web.test_settings_save_all import form_of
+
 pytestmark = pytest.mark.django_db
 
 PAGES = ["/settings/pipelines/", "/settings/fields/"]
@@ -37,7 +39,7 @@ def test_create_and_rename_pipeline(web: Any, pipeline: Any) -> None:
     assert resp.status_code == 302
     new = Pipeline.objects.get(name="Повторные продажи")
     assert new.stages.count() == 4
-    resp = client.post(f"/settings/pipelines/{new.pk}/", {"action": "rename", "name": "Повторные"})
+    resp = client.post(f"/settings/pipelines/{new.pk}/", {"pipeline_name": "Повторные"})
     assert resp.status_code == 302
     new.refresh_from_db()
     assert new.name == "Повторные"
@@ -49,12 +51,13 @@ def test_add_stage_with_sla_colour_and_required_fields(web: Any, pipeline: Any) 
     resp = client.post(
         f"/settings/pipelines/{pipeline.sales.pk}/",
         {
-            "name": "Счёт выставлен",
-            "semantic": "open",
-            "color": "#A855F7",
-            "sla_days": "4",
-            "required_fields__present": "1",
-            "required_fields": ["amount", "contract_no"],
+            "new-name": "Счёт выставлен",
+            "new-semantic": "open",
+            "new-color": "#A855F7",
+            "new-sla_days": "4",
+            "new-required_fields__present": "1",
+            "new-required_fields": ["amount", "contract_no"],
+            "add": "1",
         },
     )
     assert resp.status_code == 302
@@ -71,16 +74,16 @@ def test_add_stage_with_sla_colour_and_required_fields(web: Any, pipeline: Any) 
 def test_edit_stage_and_clear_required_fields(web: Any, pipeline: Any) -> None:
     stage = pipeline.stages["contract"]
     client = web("owner")
-    resp = client.post(
-        f"/settings/pipelines/{pipeline.sales.pk}/stages/{stage.pk}/",
+    data = form_of(client, pipeline.sales)
+    data.update(
         {
-            "name": "Договор подписан",
-            "semantic": "open",
-            "color": "#0ea5e9",
-            "sla_days": "",
-            "required_fields__present": "1",
-        },
+            f"s{stage.pk}-name": "Договор подписан",
+            f"s{stage.pk}-color": "#0ea5e9",
+            f"s{stage.pk}-sla_days": "",
+        }
     )
+    data.pop(f"s{stage.pk}-required_fields", None)  # every box unticked
+    resp = client.post(f"/settings/pipelines/{pipeline.sales.pk}/", data)
     assert resp.status_code == 302
     stage.refresh_from_db()
     assert (
@@ -90,24 +93,32 @@ def test_edit_stage_and_clear_required_fields(web: Any, pipeline: Any) -> None:
 
 def test_bad_stage_input_is_422(web: Any, pipeline: Any, nothing_written: Any) -> None:
     stage = pipeline.stages["talks"]
+    client = web("owner")
+    data = form_of(client, pipeline.sales)
+    data.update(
+        {f"s{stage.pk}-name": "X", f"s{stage.pk}-color": "red", f"s{stage.pk}-sla_days": "-1"}
+    )
     with nothing_written():
-        resp = web("owner").post(
-            f"/settings/pipelines/{pipeline.sales.pk}/stages/{stage.pk}/",
-            {"name": "X", "color": "red", "sla_days": "-1"},
-        )
+        resp = client.post(f"/settings/pipelines/{pipeline.sales.pk}/", data)
     assert resp.status_code == 422
     assert "alert--error" in resp.content.decode()
 
 
 def test_reorder_by_drag_and_by_buttons(web: Any, pipeline: Any) -> None:
+    """Drag reorders the rows on the page and Save stores the order; ▲/▼ without JavaScript
+    submit the form with the move (decision 0009)."""
     client = web("owner")
     ids = [s.pk for s in pipeline.sales.stages.order_by("sort", "id")]
     new_order = [ids[1], ids[0], *ids[2:]]
-    resp = client.post(f"/settings/pipelines/{pipeline.sales.pk}/reorder/", {"order": new_order})
+    data = form_of(client, pipeline.sales)
+    resp = client.post(
+        f"/settings/pipelines/{pipeline.sales.pk}/", {**data, "stage": [str(x) for x in new_order]}
+    )
     assert resp.status_code == 302
     assert [s.pk for s in pipeline.sales.stages.order_by("sort", "id")] == new_order
+    data = form_of(client, pipeline.sales)
     resp = client.post(
-        f"/settings/pipelines/{pipeline.sales.pk}/reorder/", {"move": f"{ids[0]}:up"}
+        f"/settings/pipelines/{pipeline.sales.pk}/", {**data, "move": f"{ids[0]}:up"}
     )
     assert resp.status_code == 302
     assert [s.pk for s in pipeline.sales.stages.order_by("sort", "id")] == ids

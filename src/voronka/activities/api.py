@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 
 from voronka.activities import task_selectors as selectors
 from voronka.activities import tasks_services as services
 from voronka.activities.models import Notification, Task, TaskStatus
+from voronka.activities.notifications import notification_text
 from voronka.activities.schemas import (
     ControlOut,
     CountersOut,
@@ -28,9 +31,10 @@ from voronka.activities.schemas import (
     TaskRescheduleIn,
 )
 from voronka.deals.models import StageSemantic
-from voronka.kernel import clock
+from voronka.kernel import clock, dates
 from voronka.kernel.actor import Actor, ActorKind
 from voronka.kernel.errors import ValidationError
+from voronka.kernel.fields import to_id
 from voronka.kernel.schemas import ERRORS
 
 tasks_router = Router(tags=["tasks"])
@@ -69,19 +73,12 @@ def _cursor(raw: str | None) -> tuple[str, int] | None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not (
-            isinstance(value, list)
-            and len(value) == 2
-            and isinstance(value[0], str)
-            and isinstance(value[1], int)
-        ):
+        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
             raise ValueError
-        import datetime as dt
-
-        dt.datetime.fromisoformat(value[0])
-        return value[0], value[1]
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError({"cursor": "invalid cursor"}) from None
+        dates.parse_moment(value[0], field="cursor")
+        return value[0], to_id(value[1])
+    except (ValueError, ValidationError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError({"cursor": _("Неверный курсор страницы")}) from None
 
 
 @tasks_router.get(
@@ -96,13 +93,13 @@ def list_tasks(
     status: str | None = None,
     overdue: bool | None = None,
     type: str | None = None,
-    deadline_from: str | None = None,
-    deadline_to: str | None = None,
+    deadline_from: dt.datetime | None = None,
+    deadline_to: dt.datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     if limit < 1 or limit > 200:
-        raise ValidationError({"limit": "1..200"})
+        raise ValidationError({"limit": _("От 1 до %(n)s") % {"n": 200}})
     filters = selectors.TaskFilter.from_params(request.GET)
     rows = selectors.task_list(
         user=request.user, filters=filters, limit=limit, after=_cursor(cursor)
@@ -136,7 +133,7 @@ def update_task(request: HttpRequest, task_id: int, payload: TaskPatch) -> dict[
     data = payload.dict(exclude_unset=True)
     for key in ("type", "comment", "responsible"):
         if key in data and data[key] is None:
-            raise ValidationError({key: "null"})
+            raise ValidationError({key: _("Не может быть пустым")})
     services.task_update(task=task, actor=_actor(request), data=data)
     return task_out(selectors.task_get(user=request.user, task_id=task_id))
 
@@ -202,7 +199,7 @@ def my_notifications(
     request: HttpRequest, unread: bool = False, limit: int = 50
 ) -> list[dict[str, Any]]:
     if limit < 1 or limit > 200:
-        raise ValidationError({"limit": "1..200"})
+        raise ValidationError({"limit": _("От 1 до %(n)s") % {"n": 200}})
     qs = Notification.objects.filter(user=request.user)
     if unread:
         qs = qs.filter(read_at__isnull=True)
@@ -210,7 +207,7 @@ def my_notifications(
         {
             "id": n.pk,
             "kind": n.kind,
-            "text": n.text,
+            "text": notification_text(n),  # in the caller's language
             "task": n.task_id,
             "deal": n.deal_id,
             "created_at": n.created_at,

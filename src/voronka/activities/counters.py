@@ -49,7 +49,13 @@ def task_counters_rebuild() -> None:
 
 def counters_snapshot() -> dict[str, object]:
     """Everything maintained, in a comparable form (tests compare before/after a rebuild)."""
-    from voronka.deals.models import DealBoardCounter, DealStageDayCounter, DealUserCounter
+    from voronka.contacts.models import Company
+    from voronka.deals.models import (
+        CompanyLtv,
+        DealBoardCounter,
+        DealStageDayCounter,
+        DealUserCounter,
+    )
 
     return {
         "task_days": sorted(
@@ -66,9 +72,13 @@ def counters_snapshot() -> dict[str, object]:
             if c.open_deals or c.without_task
         ),
         "deal_board": sorted(
-            (c.stage_id, c.responsible_id, c.count, c.amount)
+            (c.stage_id, c.responsible_id, c.currency, c.count, c.amount)
             for c in DealBoardCounter.objects.all()
             if c.count or c.amount
         ),
+        "company_ltv": sorted(
+            (c.company_id, c.currency, c.amount) for c in CompanyLtv.objects.exclude(amount=0)
+        ),
+        "company_ltv_main": sorted(Company.objects.exclude(ltv=0).values_list("id", "ltv")),
         "deals": sorted(Deal.objects.values_list("id", "open_tasks", "next_task_deadline")),
     }

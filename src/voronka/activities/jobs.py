@@ -10,6 +10,7 @@ from django.utils import translation
 from django_tasks import task
 
 from voronka.activities.models import Notification
+from voronka.activities.notifications import notification_text
 from voronka.kernel import clock
 
 
@@ -32,7 +33,7 @@ def send_notification_email(notification_id: int) -> bool:
         link = ""
         if notification.deal_id:
             link = f"{settings.VORONKA_BASE_URL}/deals/{notification.deal_id}/"
-        body = notification.text + (f"\n\n{link}" if link else "")
+        body = notification_text(notification) + (f"\n\n{link}" if link else "")
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
     except Exception:

@@ -156,7 +156,11 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(max_length=24, choices=NotificationKind.choices)
+    # The text in the recipient's language when it was written (kept for old rows and exports);
+    # screens, the API and e-mails render `params` in the reader's language instead
+    # (activities.notifications.notification_text).
     text = models.CharField(max_length=500)
+    params = models.JSONField(default=dict, blank=True)
     task = models.ForeignKey(
         Task, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

@@ -8,8 +8,6 @@ import datetime as dt
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from voronka.activities.models import Notification, NotificationKind, Task, TaskStatus
 from voronka.activities.tasks_services import _notify
@@ -58,15 +56,14 @@ def overdue_tasks_sweep(*, now: dt.datetime | None = None, batch: int = 2000) ->
     )
     for task in tasks:
         key = task.deadline.isoformat()
-        local = timezone.localtime(task.deadline).strftime("%d.%m.%Y %H:%M")
         with transaction.atomic():
             if task.deadline >= now - SWEEP_WINDOW and _notify(
                 user=task.responsible,
                 kind=NotificationKind.TASK_OVERDUE,
                 task=task,
                 key=key,
-                text=_("Просрочена задача (срок %(when)s): %(comment)s")
-                % {"when": local, "comment": task.comment[:200]},
+                message="task_overdue",
+                values={"when": task.deadline, "comment": task.comment[:200]},
             ):
                 sent += 1
             if task.deadline <= now - grace:
@@ -76,10 +73,10 @@ def overdue_tasks_sweep(*, now: dt.datetime | None = None, batch: int = 2000) ->
                     kind=NotificationKind.TASK_OVERDUE_HEAD,
                     task=task,
                     key=key,
-                    text=_("%(user)s просрочил задачу (срок %(when)s): %(comment)s")
-                    % {
+                    message="task_overdue_head",
+                    values={
                         "user": task.responsible.display_name,
-                        "when": local,
+                        "when": task.deadline,
                         "comment": task.comment[:200],
                     },
                 ):

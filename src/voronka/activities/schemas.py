@@ -3,9 +3,9 @@ from __future__ import annotations
 import datetime as dt
 
 from ninja import Schema
-from pydantic import Field, StrictInt
+from pydantic import Field
 
-from voronka.kernel.schemas import StrictIn
+from voronka.kernel.schemas import Id, StrictIn, Version
 
 
 class TaskOut(Schema):
@@ -29,31 +29,31 @@ class TaskOut(Schema):
 
 class TaskIn(StrictIn):
     type: str = Field(description="call | meeting | email | other")
-    responsible: int
+    responsible: Id
     deadline: str = Field(description="ISO 8601 date-time; without an offset, the server's zone")
     comment: str = Field(max_length=5000)
-    deal: int | None = None
-    contact: int | None = None
-    company: int | None = None
+    deal: Id | None = None
+    contact: Id | None = None
+    company: Id | None = None
 
 
 class TaskPatch(StrictIn):
-    version: StrictInt | None = None
+    version: Version | None = None
     type: str | None = None
     comment: str | None = Field(default=None, max_length=5000)
-    responsible: int | None = None
+    responsible: Id | None = None
 
 
 class NextTaskIn(StrictIn):
     type: str
-    responsible: int
+    responsible: Id
     deadline: str
     comment: str = Field(max_length=5000)
 
 
 class TaskCompleteIn(StrictIn):
     result: str = Field(max_length=5000)
-    version: StrictInt | None = None
+    version: Version | None = None
     next_task: NextTaskIn | None = None
 
 
@@ -68,7 +68,7 @@ class TaskCompleteOut(Schema):
 class TaskRescheduleIn(StrictIn):
     deadline: str
     reason: str = Field(max_length=2000)
-    version: StrictInt | None = None
+    version: Version | None = None
 
 
 class TaskListOut(Schema):
@@ -128,4 +128,4 @@ class NotificationOut(Schema):
 
 
 class NotificationsReadIn(StrictIn):
-    ids: list[int] | None = Field(default=None, description="Omitted: mark all as read")
+    ids: list[Id] | None = Field(default=None, description="Omitted: mark all as read")

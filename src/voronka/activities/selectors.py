@@ -7,7 +7,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from voronka.activities.models import Comment
+from django.db import models
+from django.utils import translation
+
+from voronka.activities.models import Comment, TaskStatus, TaskType
+from voronka.contacts.models import Company, CompanyType, Contact
+from voronka.deals.models import StageSemantic
 from voronka.identity.models import User
 from voronka.kernel.models import AuditEntry, CustomField
 
@@ -80,6 +85,18 @@ FIELD_LABELS = {
     "result": "Результат",
     "middle_name": "Отчество",
     "position": "Должность",
+    "messengers": "Мессенджеры",
+    "consent_calls": "Согласие на звонки",
+    "consent_mailing": "Согласие на рассылки",
+    "bank_name": "Банк",
+    "website": "Сайт",
+}
+# Stored codes of choices, shown as their labels in the reader's language: (object, field) → choices.
+CHOICES: dict[tuple[str, str], type[models.TextChoices]] = {
+    ("company", "type"): CompanyType,
+    ("task", "type"): TaskType,
+    ("task", "status"): TaskStatus,
+    ("stage", "semantic"): StageSemantic,
 }
 KIND_TITLES = {
     "task_created": "Поставлена задача",
@@ -90,11 +107,48 @@ KIND_TITLES = {
 }
 
 
+def _choice_label(choices: type[models.TextChoices], value: Any) -> Any:
+    return str(choices(value).label) if value in choices.values else value
+
+
+def _russian_task_labels() -> dict[str, str]:
+    with translation.override("ru"):
+        return {str(label): code for code, label in TaskType.choices}
+
+
+def _task_text(value: Any) -> Any:
+    """A task on the deal's timeline: «<type label>: <comment>» in the reader's language. Stored
+    as {"type", "comment"}; rows written before that hold the Russian text «Встреча: …»."""
+    if isinstance(value, dict) and "type" in value:
+        label = _choice_label(TaskType, value.get("type"))
+        return f"{label}: {value.get('comment', '')}"
+    if isinstance(value, str):
+        head, sep, rest = value.partition(": ")
+        code = _russian_task_labels().get(head) if sep else None
+        if code is not None:
+            return f"{TaskType(code).label}: {rest}"
+    return value
+
+
+def _names(ids: Any, names: dict[int, str]) -> Any:
+    if isinstance(ids, list):
+        return [names.get(x, x) if isinstance(x, int) else x for x in ids]
+    return names.get(ids, ids) if isinstance(ids, int) else ids
+
+
 def _expand_changes(
-    changes: dict[str, Any], users: dict[int, User], fields: dict[str, str]
+    changes: dict[str, Any],
+    users: dict[int, User],
+    fields: dict[str, str],
+    object_type: str = "",
+    names: dict[str, dict[int, str]] | None = None,
 ) -> list[dict[str, Any]]:
+    """Audit changes as rows for people: field labels, choice labels, task types, names of the
+    responsible users, companies and contacts — all in the reader's language (never the
+    language of whoever made the change)."""
     from django.utils.translation import gettext as _
 
+    names = names or {}
     rows = []
     for key, pair in changes.items():
         if key == "stage":
@@ -120,8 +174,38 @@ def _expand_changes(
         if key == "responsible":
             old = users[old].display_name if old in users else old
             new = users[new].display_name if new in users else new
+        elif key == "task":
+            old, new = _task_text(old), _task_text(new)
+        elif key in ("company", "contacts") and object_type == "deal":
+            old, new = _names(old, names.get(key, {})), _names(new, names.get(key, {}))
+        elif (object_type, key) in CHOICES:
+            choices = CHOICES[(object_type, key)]
+            old, new = _choice_label(choices, old), _choice_label(choices, new)
         rows.append({"field": key, "label": _(FIELD_LABELS.get(key, key)), "old": old, "new": new})
     return rows
+
+
+def _related_names(audits: list[AuditEntry]) -> dict[str, dict[int, str]]:
+    """Names of the companies and contacts a deal's changes refer to (stored as ids)."""
+    wanted: dict[str, set[int]] = {"company": set(), "contacts": set()}
+    for entry in audits:
+        for key, ids in wanted.items():
+            for value in entry.changes.get(key) or []:
+                values = value if isinstance(value, list) else [value]
+                ids.update(x for x in values if isinstance(x, int) and not isinstance(x, bool))
+    names: dict[str, dict[int, str]] = {"company": {}, "contacts": {}}
+    if wanted["company"]:
+        names["company"] = dict(
+            Company.objects.filter(pk__in=wanted["company"]).values_list("pk", "name")
+        )
+    if wanted["contacts"]:
+        names["contacts"] = {
+            c.pk: c.full_name
+            for c in Contact.objects.filter(pk__in=wanted["contacts"]).only(
+                "id", "last_name", "first_name", "middle_name"
+            )
+        }
+    return names
 
 
 def object_timeline(
@@ -145,9 +229,10 @@ def object_timeline(
             user_ids.update(x for x in pair if isinstance(x, int))
     users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)}
     fields = dict(CustomField.objects.filter(entity=object_type).values_list("key", "name"))
+    names = _related_names(audits) if object_type == "deal" else {}
     items: list[TimelineItem] = []
     for entry in audits:
-        changes = _expand_changes(entry.changes, users, fields)
+        changes = _expand_changes(entry.changes, users, fields, object_type, names)
         if entry.action == "stage_changed" and not changes:
             continue  # shown by its stage row
         kind = "updated" if entry.action == "stage_changed" else entry.action

@@ -12,20 +12,20 @@ from typing import Any
 
 from django.db.models import Count, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from voronka.activities.models import Task, TaskDayCounter, TaskStatus, TaskType
 from voronka.deals.counters import local_day
 from voronka.deals.models import Deal, DealStageDayCounter, DealUserCounter, Stage, StageSemantic
 from voronka.identity.models import Department, Scope, User
-from voronka.identity.scopes import effective_scope, scope_filter, visible_user_ids
-from voronka.kernel import clock
+from voronka.identity.scopes import (
+    effective_scope,
+    in_department_q,
+    scope_filter,
+    visible_user_ids,
+)
+from voronka.kernel import clock, dates
 from voronka.kernel.errors import ApplicationError, ErrorCode, NotFound, ValidationError
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 def tasks_visible(user: User) -> QuerySet[Task]:
@@ -55,12 +55,14 @@ class TaskFilter:
     type: str | None = None
     deadline_from: dt.datetime | None = None
     deadline_to: dt.datetime | None = None
+    department: int | None = None  # responsible in this department or its sub-departments
+    completed_on: dt.date | None = None  # done on this (local) day
 
     @classmethod
     def from_params(cls, params: Any) -> TaskFilter:
         errors: dict[str, str] = {}
         result = cls()
-        for name in ("deal", "contact", "company", "responsible"):
+        for name in ("deal", "contact", "company", "responsible", "department"):
             raw = (params.get(name) or "").strip()
             if raw:
                 try:
@@ -88,12 +90,16 @@ class TaskFilter:
         for name in ("deadline_from", "deadline_to"):
             raw = (params.get(name) or "").strip()
             if raw:
-                from voronka.activities.tasks_services import parse_deadline
-
                 try:
-                    setattr(result, name, parse_deadline(raw, field=name))
+                    setattr(result, name, dates.clamp_moment(dates.parse_moment(raw, field=name)))
                 except ValidationError as exc:
                     errors.update(exc.errors)
+        raw = (params.get("completed_on") or "").strip()
+        if raw:
+            try:
+                result.completed_on = dates.parse_day(raw, field="completed_on")
+            except ValidationError as exc:
+                errors.update(exc.errors)
         if errors:
             raise ValidationError(errors)
         return result
@@ -115,6 +121,11 @@ class TaskFilter:
             qs = qs.filter(deadline__gte=self.deadline_from)
         if self.deadline_to:
             qs = qs.filter(deadline__lt=self.deadline_to)
+        if self.department:
+            qs = qs.filter(in_department_q(self.department))
+        if self.completed_on:
+            start, end = dates.day_range(self.completed_on)
+            qs = qs.filter(status=TaskStatus.DONE, completed_at__gte=start, completed_at__lt=end)
         return qs
 
 
@@ -128,7 +139,7 @@ def task_list(
     )
     qs = qs.order_by("deadline", "id")
     if after:
-        deadline = dt.datetime.fromisoformat(after[0])
+        deadline = dates.clamp_moment(dates.parse_moment(after[0], field="cursor"))
         qs = qs.filter(Q(deadline__gt=deadline) | Q(deadline=deadline, id__gt=after[1]))
     return list(qs[: limit + 1])
 
@@ -152,8 +163,8 @@ def my_day(*, user: User, responsible: User | None = None, limit: int = 100) -> 
         .select_related("deal", "contact", "company", "deal__stage")
     )
     tomorrow_start, after_start = (
-        day_start(today + dt.timedelta(days=1)),
-        day_start(today + dt.timedelta(days=2)),
+        dates.day_start(today + dt.timedelta(days=1)),
+        dates.day_start(today + dt.timedelta(days=2)),
     )
     result = MyDay()
     result.overdue = list(qs.filter(deadline__lt=now).order_by("deadline")[:limit])
@@ -174,9 +185,9 @@ def calendar_tasks(
 ) -> dict[dt.date, list[Task]]:
     if days < 1 or days > 42:
         raise ValidationError({"days": "1..42"})
-    qs = tasks_visible(user).filter(
-        deadline__gte=day_start(start), deadline__lt=day_start(start + dt.timedelta(days=days))
-    )
+    start = dates.clamp_day(start)  # the days below stay inside Python's calendar
+    first, end = dates.day_range(start, start + dt.timedelta(days=days - 1))
+    qs = tasks_visible(user).filter(deadline__gte=first, deadline__lt=end)
     if responsible:
         qs = qs.filter(responsible_id=responsible)
     result: dict[dt.date, list[Task]] = {start + dt.timedelta(days=i): [] for i in range(days)}
@@ -217,7 +228,7 @@ def _over_sla_queries(now: dt.datetime, stages: list[Stage]) -> tuple[Q, Q]:
         deal_parts.append(
             Q(
                 stage_id__in=ids,
-                stage_entered_at__gte=day_start(bday),
+                stage_entered_at__gte=dates.day_start(bday),
                 stage_entered_at__lt=boundary,
             )
         )
@@ -249,7 +260,10 @@ def counters_for(*, user: User, now: dt.datetime | None = None) -> dict[str, Any
     # Three numbers, not one group per deal, counted from the index alone (it holds deadline,
     # deal and contact; COUNT(deadline) = COUNT(*): it is NOT NULL).
     live = Task.objects.filter(
-        _in(task_ids), status=TaskStatus.OPEN, deadline__gte=day_start(today), deadline__lt=now
+        _in(task_ids),
+        status=TaskStatus.OPEN,
+        deadline__gte=dates.day_start(today),
+        deadline__lt=now,
     ).aggregate(
         on_deal=Count("deadline", filter=Q(deal__isnull=False)),
         on_contact=Count("deadline", filter=Q(deal__isnull=True, contact__isnull=False)),
@@ -317,20 +331,26 @@ def control_departments(user: User) -> list[Department]:
     return []
 
 
+def control_department(*, user: User, department_id: int | None = None) -> Department | None:
+    """The department the control screen shows (None: the whole company): the one asked for if
+    the user may open it; by default their own, or everything for a company-wide scope."""
+    allowed = control_departments(user)
+    if not allowed:
+        raise ApplicationError(_("Экран контроля — для руководителей"), code=ErrorCode.FORBIDDEN)
+    if department_id is None:
+        return allowed[0] if effective_scope(user, "task") != Scope.ALL else None
+    dept = next((d for d in allowed if d.pk == department_id), None)
+    if dept is None:
+        raise NotFound(_("Отдел не найден"))
+    return dept
+
+
 def control_table(
     *, user: User, department_id: int | None = None, now: dt.datetime | None = None
 ) -> list[ControlRow]:
     """Per manager of a department (and its sub-departments): the head of sales' screen."""
     now = now or clock.now()
-    allowed = control_departments(user)
-    if not allowed:
-        raise ApplicationError(_("Экран контроля — для руководителей"), code=ErrorCode.FORBIDDEN)
-    if department_id is None:
-        dept = allowed[0] if effective_scope(user, "task") != Scope.ALL else None
-    else:
-        dept = next((d for d in allowed if d.pk == department_id), None)
-        if dept is None:
-            raise NotFound(_("Отдел не найден"))
+    dept = control_department(user=user, department_id=department_id)
     users_qs = User.objects.filter(is_active=True)
     if dept is not None:
         users_qs = users_qs.filter(department__path__startswith=dept.path)
@@ -366,7 +386,7 @@ def control_table(
         Task.objects.filter(
             responsible_id__in=ids,
             status=TaskStatus.OPEN,
-            deadline__gte=day_start(today),
+            deadline__gte=dates.day_start(today),
             deadline__lt=now,
         )
         .values("responsible_id")
@@ -393,7 +413,7 @@ def control_table(
             rows[r["responsible_id"]].deals_over_sla += r["n"]
     for r in (
         Task.objects.filter(
-            responsible_id__in=ids, status=TaskStatus.DONE, completed_at__gte=day_start(today)
+            responsible_id__in=ids, status=TaskStatus.DONE, completed_at__gte=dates.day_start(today)
         )
         .values("responsible_id")
         .annotate(n=Count("completed_at"))
@@ -439,3 +459,34 @@ def deal_marks(
 
 
 assert Min  # re-exported for callers composing their own aggregates
+
+
+@dataclass
+class TaskLinks:
+    """What a task (being created) hangs on, as the form shows it: only records the user sees."""
+
+    deal: Deal | None = None
+    company: Any = None
+    contact: Any = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.deal is None and self.company is None and self.contact is None
+
+
+def task_links(
+    *, user: User, deal: int | None = None, company: int | None = None, contact: int | None = None
+) -> TaskLinks:
+    from voronka.contacts.selectors import companies_visible, contacts_visible
+    from voronka.deals.selectors import deals_visible
+
+    links = TaskLinks()
+    if deal:
+        links.deal = deals_visible(user).select_related("company", "stage").filter(pk=deal).first()
+    if company:
+        links.company = companies_visible(user).filter(pk=company).first()
+    elif links.deal is not None:
+        links.company = links.deal.company  # the service links the deal's company too
+    if contact:
+        links.contact = contacts_visible(user).select_related("company").filter(pk=contact).first()
+    return links

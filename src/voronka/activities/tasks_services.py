@@ -13,8 +13,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from voronka.activities.models import (
@@ -31,11 +29,12 @@ from voronka.deals.counters import local_day, track_task_count_change
 from voronka.deals.models import Deal
 from voronka.identity.models import User
 from voronka.identity.scopes import resolve_responsible, scope_filter, visible_user_ids
-from voronka.kernel import clock
+from voronka.kernel import clock, dates
 from voronka.kernel.actor import Actor
-from voronka.kernel.audit import audit, diff, emit
+from voronka.kernel.audit import audit, diff, emit, jsonable
 from voronka.kernel.counters import upsert_add
 from voronka.kernel.errors import ApplicationError, Conflict, ErrorCode, NotFound, ValidationError
+from voronka.kernel.fields import to_id, to_int
 from voronka.kernel.normalize import clean_text
 
 TASK_INPUT = {"type", "responsible", "deadline", "comment", "deal", "contact", "company"}
@@ -44,24 +43,20 @@ VERSION_CHECK_DISABLED = False
 
 
 def parse_deadline(raw: Any, *, field: str = "deadline") -> dt.datetime:
-    if isinstance(raw, dt.datetime):
-        value: dt.datetime | None = raw
-    elif isinstance(raw, str) and len(raw) <= 64:
-        try:
-            value = parse_datetime(raw.strip())
-        except ValueError:
-            value = None
-    else:
-        value = None
-    if value is None:
-        raise ValidationError({field: _("Ожидается дата и время, например 2026-11-23T15:00")})
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value)
+    value = dates.parse_moment(raw, field=field)
     if not (
         dt.datetime(2000, 1, 1, tzinfo=dt.UTC) <= value <= dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
     ):
         raise ValidationError({field: _("Дата вне допустимого диапазона")})
     return value.astimezone(dt.UTC)
+
+
+def not_in_the_past(value: dt.datetime, *, field: str = "deadline") -> dt.datetime:
+    """A deadline moved to: now or later (to the minute — a form picks whole minutes). Every
+    reschedule (the API, the task form, the calendar) goes through task_reschedule and this."""
+    if value < clock.now().replace(second=0, microsecond=0):
+        raise ValidationError({field: _("Новый срок уже прошёл — выберите время в будущем")})
+    return value
 
 
 def _required_text(raw: Any, field: str, *, max_length: int = 5000) -> str:
@@ -80,8 +75,8 @@ def _linked(actor: Actor, model: type, raw: Any, field: str, entity: str) -> Any
     if raw in (None, ""):
         return None
     try:
-        pk = int(raw)
-    except (TypeError, ValueError):
+        pk = to_id(raw)
+    except ValueError:
         raise ValidationError({field: _("Ожидается номер")}) from None
     qs = model.objects.filter(pk=pk)
     if actor.user is not None:
@@ -120,8 +115,15 @@ def _refresh_deal(deal_id: int | None, delta: int) -> None:
     track_task_count_change(deal, before, after)
 
 
-def _notify(*, user: User, kind: str, task: Task, text: str, key: str = "") -> Notification | None:
-    """Idempotent by (user, kind, task, key); e-mail is sent after commit by the worker."""
+def _notify(
+    *, user: User, kind: str, task: Task, message: str, values: dict[str, Any], key: str = ""
+) -> Notification | None:
+    """Idempotent by (user, kind, task, key); e-mail is sent after commit by the worker. The
+    text is rendered when read, in the reader's language (activities.notifications)."""
+    from voronka.activities.notifications import text_for
+
+    values = jsonable(values)
+    text = text_for(user, message, values)
     if Notification.objects.filter(user=user, kind=kind, task=task, dedup_key=key).exists():
         return None
     try:
@@ -132,6 +134,7 @@ def _notify(*, user: User, kind: str, task: Task, text: str, key: str = "") -> N
                 task=task,
                 deal_id=task.deal_id,
                 text=text[:500],
+                params={"message": message, "values": values},
                 dedup_key=key,
             )
     except IntegrityError:
@@ -193,7 +196,8 @@ def task_create(*, actor: Actor, data: Mapping[str, Any]) -> Task:
             actor=actor,
             obj=deal,
             action="task_created",
-            changes={"task": [None, f"{task.get_type_display()}: {task.comment[:100]}"]},
+            # The type as its code: the timeline shows its label in the reader's language.
+            changes={"task": [None, {"type": task.type, "comment": task.comment[:100]}]},
         )
     emit(name="task.created", obj=task, actor=actor, payload=_payload(task))
     if actor.user is None or task.responsible_id != actor.user_id:
@@ -201,7 +205,8 @@ def task_create(*, actor: Actor, data: Mapping[str, Any]) -> Task:
             user=task.responsible,
             kind=NotificationKind.TASK_ASSIGNED,
             task=task,
-            text=_("Новая задача: %(comment)s") % {"comment": task.comment[:200]},
+            message="task_new",
+            values={"comment": task.comment[:200]},
         )
     return task
 
@@ -255,10 +260,8 @@ def task_get_for_write(*, actor: Actor, task_id: int) -> Task:
 def _check_version(task: Task, version: Any) -> None:
     if version is None or VERSION_CHECK_DISABLED:
         return
-    if isinstance(version, bool) or not isinstance(version, int | str):
-        raise ValidationError({"version": _("Ожидается целое число")})
     try:
-        expected = int(version)
+        expected = to_int(version)
     except ValueError:
         raise ValidationError({"version": _("Ожидается целое число")}) from None
     if expected != task.version:
@@ -327,7 +330,7 @@ def task_reschedule(
     errors: dict[str, str] = {}
     new_deadline = reason_text = None
     try:
-        new_deadline = parse_deadline(deadline)
+        new_deadline = not_in_the_past(parse_deadline(deadline))
     except ValidationError as exc:
         errors.update(exc.errors)
     try:
@@ -370,14 +373,13 @@ def task_reschedule(
         )
     emit(name="task.rescheduled", obj=task, actor=actor, payload=_payload(task))
     if actor.user_id != task.responsible_id:
-        local = timezone.localtime(new_deadline)
         _notify(
             user=task.responsible,
             kind=NotificationKind.DEADLINE_MOVED,
             task=task,
             key=f"{now.timestamp():.0f}",
-            text=_("Срок задачи перенесён на %(when)s: %(reason)s")
-            % {"when": local.strftime("%d.%m.%Y %H:%M"), "reason": reason_text[:200]},
+            message="deadline_moved",
+            values={"when": new_deadline, "reason": reason_text[:200]},
         )
     return task
 
@@ -430,7 +432,8 @@ def task_update(*, task: Task, actor: Actor, data: Mapping[str, Any]) -> Task:
             kind=NotificationKind.TASK_ASSIGNED,
             task=task,
             key=f"reassign-{task.version}",
-            text=_("Вам передана задача: %(comment)s") % {"comment": task.comment[:200]},
+            message="task_reassigned",
+            values={"comment": task.comment[:200]},
         )
     return task
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("tasks/<int:task_id>/complete/", views.task_complete, name="task-complete"),
     path("tasks/<int:task_id>/reschedule/", views.task_reschedule, name="task-reschedule"),
     path("tasks/<int:task_id>/reassign/", views.task_reassign, name="task-reassign"),
+    path("tasks/<int:task_id>/move/", views.task_move, name="task-move"),
     path("control/", views.control, name="control"),
     path("counters/", views.counters, name="counters"),
     path("notifications/", views.notifications, name="notifications"),

@@ -10,20 +10,26 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from voronka.activities import task_selectors as selectors
 from voronka.activities import tasks_services as services
+from voronka.activities.calendar_grid import calendar_grid, row_key
 from voronka.activities.forms import task_data
-from voronka.activities.models import Notification, TaskStatus, TaskType
+from voronka.activities.models import TaskStatus, TaskType
+from voronka.activities.notifications import notification_list, unread_count
+from voronka.contacts.models import CompanyType
 from voronka.deals.counters import local_day
 from voronka.deals.models import StageSemantic
 from voronka.identity.models import User
 from voronka.identity.scopes import assignable_users
-from voronka.kernel import clock
+from voronka.identity.selectors import department_name
+from voronka.kernel import clock, dates
 from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ApplicationError, ValidationError
+from voronka.kernel.fields import to_id, to_id_or_none
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -40,9 +46,9 @@ def _error_status(exc: ApplicationError) -> int:
 
 def my_day(request: HttpRequest) -> HttpResponse:
     responsible = None
-    raw = request.GET.get("responsible", "")
-    if raw.isdigit():
-        responsible = assignable_users(request.user, "task").filter(pk=int(raw)).first()
+    wanted = to_id_or_none(request.GET.get("responsible"))
+    if wanted is not None:
+        responsible = assignable_users(request.user, "task").filter(pk=wanted).first()
     day = selectors.my_day(user=request.user, responsible=responsible)
     return render(
         request,
@@ -67,9 +73,9 @@ def task_list(request: HttpRequest) -> HttpResponse:
     if cursor and "|" in cursor:
         deadline, _sep, pk = cursor.partition("|")
         try:
-            dt.datetime.fromisoformat(deadline)
-            after = (deadline, int(pk))
-        except ValueError:
+            dates.parse_moment(deadline, field="after")
+            after = (deadline, to_id(pk))
+        except (ValueError, ValidationError):
             after = None
     rows = selectors.task_list(user=request.user, filters=filters, limit=50, after=after)
     next_cursor = None
@@ -90,48 +96,67 @@ def task_list(request: HttpRequest) -> HttpResponse:
             "people": assignable_users(request.user, "task"),
             "types": TaskType.choices,
             "now": clock.now(),
+            "department_name": department_name(filters.department),
         },
         status=422 if error else 200,
     )
 
 
 def calendar(request: HttpRequest) -> HttpResponse:
+    """The time grid of tasks, a day or a week (hours as rows, days as columns). A task
+    dragged to another slot is rescheduled through `task_move` (the reason is asked in a
+    modal). On a phone the week shows one day at a time (`date` picks it) with ← → by day."""
     view = request.GET.get("view", "week")
     if view not in ("day", "week"):
         view = "week"
-    today = local_day(clock.now())
-    try:
-        start = (
-            dt.date.fromisoformat(request.GET.get("date", "")) if request.GET.get("date") else today
-        )
-    except ValueError:
-        start = today
-    if view == "week":
-        start = start - dt.timedelta(days=start.weekday())
+    now = clock.now()
+    today = local_day(now)
+    picked, error = today, None
+    if request.GET.get("date"):
+        try:
+            # Far dates are shown at the calendar's edge (1900 / 2999): ±1 week stays in range.
+            picked = dates.clamp_day(dates.parse_day(request.GET["date"], field="date"))
+        except ValidationError as exc:
+            error = exc
+    start = picked - dt.timedelta(days=picked.weekday()) if view == "week" else picked
     days = 7 if view == "week" else 1
+    end = start + dt.timedelta(days=days - 1)
+    # The day a phone shows of the week: the one asked for, else today when it is in the week.
+    focus = picked if request.GET.get("date") or view == "day" else today
+    if not start <= focus <= end:
+        focus = start
     responsible = request.GET.get("responsible", "")
     data = selectors.calendar_tasks(
         user=request.user,
         start=start,
         days=days,
-        responsible=int(responsible) if responsible.isdigit() else None,
+        responsible=to_id_or_none(responsible),
+    )
+    grid = calendar_grid(
+        data, now=now, focus=focus, early_label=_("до 8:00"), late_label=_("после 21:00")
     )
     step = dt.timedelta(days=days)
+    one = dt.timedelta(days=1)
     return render(
         request,
         "activities/calendar.html",
         {
-            "view": view,
-            "days": list(data.items()),
+            "mode": view,  # not "view": base.html names the current URL that
+            "grid": grid,
             "start": start,
+            "end": end,
+            "focus": focus,
             "today": today,
             "prev": (start - step).isoformat(),
             "next": (start + step).isoformat(),
+            "focus_prev": (focus - one).isoformat(),
+            "focus_next": (focus + one).isoformat(),
             "people": assignable_users(request.user, "task"),
             "responsible": responsible,
-            "hours": list(range(8, 21)),
-            "now": clock.now(),
+            "now": now,
+            "error": error,
         },
+        status=400 if error else 200,
     )
 
 
@@ -139,10 +164,10 @@ def control(request: HttpRequest) -> HttpResponse:
     departments = selectors.control_departments(request.user)
     if not departments:
         return render(request, "web/error.html", {"code": 403}, status=403)
-    raw = request.GET.get("department", "")
-    department_id = int(raw) if raw.isdigit() else None
+    department_id = to_id_or_none(request.GET.get("department"))
     try:
         rows = selectors.control_table(user=request.user, department_id=department_id)
+        shown = selectors.control_department(user=request.user, department_id=department_id)
     except ApplicationError as exc:
         return render(request, "web/error.html", {"code": exc.status}, status=_error_status(exc))
     totals = {
@@ -164,16 +189,57 @@ def control(request: HttpRequest) -> HttpResponse:
             "departments": departments,
             "department_id": department_id,
             "totals": totals,
+            "kpi_links": _kpi_links(shown.pk if shown else None),
             "now": clock.now(),
         },
     )
 
 
+def _kpi_links(department_id: int | None) -> dict[str, str]:
+    """Each card of the control screen opens the list it counts, for the department shown."""
+    dept = f"&department={department_id}" if department_id else ""
+    deals, tasks = reverse("deals:deal-list"), reverse("activities:task-list")
+    today = local_day(clock.now()).isoformat()
+    return {
+        "open_deals": f"{deals}?status=open{dept}",
+        "deals_without_task": f"{deals}?status=open&no_task=1{dept}",
+        "overdue_tasks": f"{tasks}?status=open&overdue=true{dept}",
+        "deals_over_sla": f"{deals}?status=open&over_sla=1{dept}",
+        "tasks_done_today": f"{tasks}?status=done&completed_on={today}{dept}",
+    }
+
+
 def _task_form_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    """The form with what the task is for (deal / company / contact, with links), where Cancel
+    and a successful save go back to, and — after "complete" left a deal without tasks — why
+    the form opened."""
+    initial = extra.get("initial") or {}
+    links = selectors.task_links(
+        user=request.user,
+        deal=to_id_or_none(initial.get("deal")),
+        company=to_id_or_none(initial.get("company")),
+        contact=to_id_or_none(initial.get("contact")),
+    )
+    source = request.POST if request.method == "POST" else request.GET
+    next_url = source.get("next", "")
+    next_url = next_url if next_url and _safe(next_url) == next_url else ""
+    if links.deal is not None:
+        back = reverse("deals:deal-detail", args=[links.deal.pk])
+    elif links.contact is not None:
+        back = reverse("contacts:contact-detail", args=[links.contact.pk])
+    elif links.company is not None:
+        back = reverse("contacts:company-detail", args=[links.company.pk])
+    else:
+        back = reverse("activities:my-day")
     context = {
         "types": TaskType.choices,
         "people": assignable_users(request.user, "task"),
         "default_date": (local_day(clock.now()) + dt.timedelta(days=1)).isoformat(),
+        "links": links,
+        "company_types": CompanyType.choices,
+        "next_url": next_url,
+        "cancel_url": next_url or back,
+        "after_complete": source.get("completed") == "1",
     }
     context.update(extra)
     return context
@@ -205,7 +271,8 @@ def task_create(request: HttpRequest) -> HttpResponse:
 
 
 def _safe(url: str) -> str:
-    return url if url.startswith("/") and not url.startswith("//") else "/"
+    """A local path only (never //host or /\\host, which browsers read as another site)."""
+    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else "/"
 
 
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
@@ -269,6 +336,7 @@ def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
             messages.warning(request, _("У сделки не осталось задач — поставьте следующую"))
             return redirect(
                 f"{reverse('activities:task-create')}?deal={deal.pk}&next=/deals/{deal.pk}/"
+                "&completed=1"
             )
     messages.success(request, _("Задача выполнена"))
     return redirect(_safe(request.POST.get("next") or reverse("activities:my-day")))
@@ -322,6 +390,96 @@ def task_reschedule(request: HttpRequest, task_id: int) -> HttpResponse:
     )
 
 
+@require_http_methods(["GET", "POST"])
+def task_move(request: HttpRequest, task_id: int) -> HttpResponse:
+    """A task dragged to another slot of the calendar: GET ?deadline=… answers the reschedule
+    form for the modal (the new date and time, editable; the reason, required), POST
+    reschedules through tasks_services.task_reschedule (reason, history row, version).
+
+    For the calendar's script (HX-Request): 200 + the task's fresh block, 422 + the form with
+    its errors, or 404/409 + a message (the block goes back). Without script: a page with
+    the form; success returns to the calendar on the new day."""
+    partial = _is_htmx(request)
+    try:
+        task = selectors.task_get(user=request.user, task_id=task_id)
+    except ApplicationError as exc:
+        return _move_refused(request, exc, partial)
+    if request.method == "GET":
+        try:
+            target = dates.parse_moment(request.GET.get("deadline"), field="deadline")
+        except ValidationError:
+            target = task.deadline
+        return _move_form(request, task, target=target, partial=partial)
+    data = task_data(request.POST)
+    try:
+        moved = services.task_reschedule(
+            task=task,
+            actor=_actor(request),
+            deadline=data.get("deadline"),
+            reason=request.POST.get("reason", ""),
+            version=request.POST.get("version") or None,
+        )
+    except ApplicationError as exc:
+        if exc.status in (404, 409):
+            return _move_refused(request, exc, partial)
+        return _move_form(
+            request,
+            task,
+            target=None,
+            partial=partial,
+            errors=exc.errors,
+            message=exc.message,
+            status=_error_status(exc),
+        )
+    if partial:
+        fresh = selectors.task_get(user=request.user, task_id=moved.pk)
+        return render(
+            request,
+            "activities/_calendar_event.html",
+            {"task": fresh, "now": clock.now(), "slot_key": row_key(fresh.deadline)},
+        )
+    messages.success(request, _("Срок перенесён"))
+    day = local_day(moved.deadline).isoformat()
+    return redirect(f"{reverse('activities:calendar')}?date={day}")
+
+
+def _move_form(
+    request: HttpRequest,
+    task: Any,
+    *,
+    target: dt.datetime | None,
+    partial: bool,
+    errors: dict[str, str] | None = None,
+    message: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    if target is not None:
+        local = timezone.localtime(target)
+        form = {"deadline_date": f"{local:%Y-%m-%d}", "deadline_time": f"{local:%H:%M}"}
+    else:
+        form = {k: request.POST.get(k, "") for k in ("deadline_date", "deadline_time", "reason")}
+    context = {
+        "task": task,
+        "form": form,
+        "errors": errors or {},
+        "message": message,
+        "version": request.POST.get("version") or task.version,
+        "now": clock.now(),
+    }
+    template = "activities/_task_move_form.html" if partial else "activities/task_move.html"
+    return render(request, template, context, status=status)
+
+
+def _move_refused(request: HttpRequest, exc: ApplicationError, partial: bool) -> HttpResponse:
+    status = 404 if exc.status == 404 else 409
+    if not partial:
+        if status == 404:
+            return render(request, "web/error.html", {"code": 404}, status=404)
+        messages.error(request, exc.message)
+        return redirect(reverse("activities:calendar"))
+    return render(request, "activities/_move_refused.html", {"message": exc.message}, status=status)
+
+
 @require_POST
 def task_reassign(request: HttpRequest, task_id: int) -> HttpResponse:
     try:
@@ -348,21 +506,31 @@ def task_reassign(request: HttpRequest, task_id: int) -> HttpResponse:
 def counters(request: HttpRequest) -> HttpResponse:
     """Polled by the navigation every few seconds (htmx) — badges without a page reload."""
     data = selectors.counters_for(user=request.user)
-    data["unread"] = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
+    data["unread"] = unread_count(user=request.user)
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse(data)
     return render(request, "activities/_counters.html", {"c": data})
 
 
 def notifications(request: HttpRequest) -> HttpResponse:
-    items = list(Notification.objects.filter(user=request.user).select_related("deal", "task")[:30])
-    return render(request, "activities/notifications.html", {"items": items})
+    """Opening the page reads what it shows: those are marked read (the badge follows on its next
+    poll); on this page they still stand out as new."""
+    items = notification_list(user=request.user)
+    unread = [n.pk for n in items if n.read_at is None]
+    if unread:
+        services.notifications_mark_read(user=request.user, ids=unread)
+    return render(
+        request,
+        "activities/notifications.html",
+        # Older unread ones than the page shows can still be marked read all at once.
+        {"items": items, "older_unread": unread_count(user=request.user)},
+    )
 
 
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
     raw = request.POST.getlist("id")
-    ids = [int(x) for x in raw if x.isdigit()] or None
+    ids = [pk for pk in map(to_id_or_none, raw) if pk is not None] or None
     services.notifications_mark_read(user=request.user, ids=ids)
     return redirect(_safe(request.POST.get("next") or reverse("activities:notifications")))
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -16,8 +18,9 @@ from ninja.renderers import BaseRenderer
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import BaseModel
 
+from voronka.identity import totp
 from voronka.identity.services import api_token_authenticate
-from voronka.kernel.errors import ApplicationError
+from voronka.kernel.errors import ApplicationError, ErrorCode
 
 
 class ORJSONRenderer(BaseRenderer):
@@ -38,6 +41,20 @@ def _default(value: Any) -> Any:
 
 
 class BearerAuth(HttpBearer):
+    """The token channel (integrations). A request carrying an Authorization header is judged
+    by it alone: a wrong, revoked or non-Bearer credential is a JSON 401 — never a fall-back
+    to the session, whose CSRF check would answer first."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if "Authorization" not in request.headers:
+            return None
+        user = super().__call__(request)
+        if not user:
+            raise ApplicationError(
+                _("Неверный или отозванный API-токен"), code=ErrorCode.UNAUTHORIZED
+            )
+        return user
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         user = api_token_authenticate(token)
         if user is not None:
@@ -45,10 +62,32 @@ class BearerAuth(HttpBearer):
         return user
 
 
+class SecondFactorSessionAuth(SessionAuth):
+    """The browser session: authentication first — the session must honour the second factor
+    (identity.totp.session_second_factor, the rule of every session channel) — then CSRF."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if "Authorization" in request.headers:
+            return None  # the token channel; BearerAuth has decided
+        state = totp.session_second_factor(request)
+        if state == totp.SessionFactor.ANONYMOUS:
+            return None
+        if state != totp.SessionFactor.OK:
+            raise totp.SecondFactorRequired(state)
+        return super().__call__(request)
+
+
 def _docs_decorator(view: Any) -> Any:
     if settings.VORONKA_API_DOCS_PUBLIC:
         return view
-    return login_required(view)
+
+    @functools.wraps(view)
+    def docs(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not totp.session_satisfies_second_factor(request):
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return docs
 
 
 api = NinjaAPI(
@@ -57,7 +96,7 @@ api = NinjaAPI(
     description="Sales-automation CRM. Authenticate with `Authorization: Bearer <token>` "
     "(`voronka token USERNAME`).",
     urls_namespace="api",
-    auth=[BearerAuth(), SessionAuth()],
+    auth=[BearerAuth(), SecondFactorSessionAuth()],
     docs_decorator=_docs_decorator,
     renderer=ORJSONRenderer(),
 )
@@ -70,20 +109,13 @@ def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpRespo
 
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    errors: dict[str, str] = {}
-    for item in exc.errors:
-        loc = [str(x) for x in item.get("loc", []) if x not in ("body", "query", "path", "payload")]
-        errors[".".join(loc) or "body"] = str(item.get("msg", "invalid"))
-    field = next(iter(errors), "body")
-    return api.create_response(
-        request,
-        {
-            "detail": f"Invalid value: {field}: {errors.get(field, '')}",
-            "code": "validation",
-            "errors": errors,
-        },
-        status=422,
-    )
+    # The same body as a service's refusal: messages in the user's language, the summary naming
+    # the field by its label (never «Invalid value: loss_reason»).
+    from voronka.kernel.errors import ValidationError
+    from voronka.kernel.schemas import schema_errors
+
+    refusal = ValidationError(schema_errors(exc.errors) or {"body": "invalid"})
+    return api.create_response(request, refusal.as_dict(), status=422)
 
 
 @api.exception_handler(AuthenticationError)

@@ -51,12 +51,9 @@ def _serve(args: list[str]) -> None:
             f"{opts.host}:{opts.port}",
             "--workers",
             str(opts.workers),
-            "--access-logfile",
-            "-",
-            "--access-logformat",
-            '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
-            "--timeout",
-            "60",
+            # Logs (one format and zone with the task worker, no polling noise) and timeouts.
+            "--config",
+            "python:voronka.config.gunicorn_conf",
         ],
     )
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from voronka.config.env import env_bool, env_int, env_list, env_str
+from voronka.config.logs import django_logging
 
 SRC_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = SRC_DIR.parent.parent
@@ -59,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every /api/ answer is JSON, request limits answer 413 (config/api_errors.py).
+    "voronka.config.api_errors.ApiErrorMiddleware",
     "voronka.config.security.RejectTraceMiddleware",
     "voronka.config.security.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -76,6 +79,8 @@ MIDDLEWARE = [
     "voronka.web.middleware.TwoFactorRequiredMiddleware",
     "voronka.web.middleware.UserLanguageMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Innermost: the product's 404/500 pages for HTML pages in DEBUG too (web/error_pages.py).
+    "voronka.web.error_pages.ProductErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "voronka.config.urls"
@@ -217,6 +222,7 @@ USE_TZ = True
 # --- Static and media -------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns in every process when it is missing
 _NODE = REPO_DIR / "node_modules"
 STATICFILES_DIRS = [
     ("vendor/htmx", _NODE / "htmx.org" / "dist"),
@@ -240,12 +246,8 @@ EMAIL_BACKEND = env_str(
 # Without an SMTP server (development, the demo) e-mails are written to files here.
 EMAIL_FILE_PATH = DATA_DIR / "outbox"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("VORONKA_LOG_LEVEL", "WARNING")},
-}
+# One format and zone (UTC) for web and task worker, one handler per record (config/logs.py).
+LOGGING = django_logging(env_str("VORONKA_LOG_LEVEL", "WARNING").upper())
 LOGIN_URL_PATH = "/login/"
 
 # --- Notifications ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 
 from voronka.contacts import selectors, services
@@ -40,7 +41,7 @@ def _page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
 
 def _limit(limit: int) -> int:
     if limit < 1 or limit > selectors.MAX_PAGE:
-        raise ValidationError({"limit": f"1..{selectors.MAX_PAGE}"})
+        raise ValidationError({"limit": _("От 1 до %(n)s") % {"n": selectors.MAX_PAGE}})
     return limit
 
 
@@ -66,6 +67,7 @@ def company_out(c: Company) -> dict[str, Any]:
             for a in c.addresses.all()
         ],
         "ltv": str(c.ltv),
+        "ltv_by_currency": c.ltv_sums.as_list(),
         "last_interaction_at": c.last_interaction_at,
         "version": c.version,
         "created_at": c.created_at,
@@ -113,7 +115,7 @@ def _clean_payload(payload: Any, *, patch: bool) -> dict[str, Any]:
                 "phones",
                 "emails",
             ):
-                raise ValidationError({key: "null"})
+                raise ValidationError({key: _("Не может быть пустым")})
             data.pop(key)
     return data
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from voronka.kernel.models import TimeStampedModel
+from voronka.kernel.money import MoneySums
 
 
 class CompanyType(models.TextChoices):
@@ -34,7 +35,8 @@ class Company(TimeStampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="companies"
     )
     custom = models.JSONField(default=dict, blank=True)
-    # LTV = sum of won deals; maintained by the deal service on won/lost/reopen.
+    # LTV in the main currency (kernel.money.MAIN_CURRENCY): the won deals in that currency;
+    # every currency is in deals.CompanyLtv. Maintained by the deal services (counters.track_ltv).
     ltv = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
     last_interaction_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
@@ -46,6 +48,11 @@ class Company(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def ltv_sums(self) -> MoneySums:
+        """LTV per currency (the deals.CompanyLtv cells; a list prefetches "ltv_cells")."""
+        return MoneySums.of((cell.currency, cell.amount) for cell in self.ltv_cells.all())
 
 
 class CompanyAddress(models.Model):

@@ -4,9 +4,9 @@ import datetime as dt
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field, StrictInt
+from pydantic import Field
 
-from voronka.kernel.schemas import ErrorOut, StrictIn  # noqa: F401
+from voronka.kernel.schemas import ErrorOut, Id, MoneyOut, StrictIn, Version  # noqa: F401
 
 
 class AddressSchema(Schema):
@@ -32,7 +32,10 @@ class CompanyOut(Schema):
     responsible: int
     custom: dict[str, Any]
     addresses: list[AddressSchema]
-    ltv: str
+    ltv: str = Field(description="Won deals in the main currency (RUB); see ltv_by_currency")
+    ltv_by_currency: list[MoneyOut] = Field(
+        description="Won deals per currency, main currency first (amounts never added across)"
+    )
     last_interaction_at: dt.datetime | None
     version: int
     created_at: dt.datetime
@@ -52,13 +55,13 @@ class CompanyIn(StrictIn):
     email: str | None = Field(default=None, max_length=254)
     website: str | None = Field(default=None, max_length=255)
     comment: str | None = Field(default=None, max_length=10000)
-    responsible: int | None = None
+    responsible: Id | None = None
     custom: dict[str, Any] | None = None
     addresses: list[AddressSchema] | None = None
 
 
 class CompanyPatch(StrictIn):
-    version: StrictInt | None = None
+    version: Version | None = None
     name: str | None = Field(default=None, max_length=255)
     type: str | None = None
     inn: str | None = Field(default=None, max_length=40)
@@ -71,7 +74,7 @@ class CompanyPatch(StrictIn):
     email: str | None = Field(default=None, max_length=254)
     website: str | None = Field(default=None, max_length=255)
     comment: str | None = Field(default=None, max_length=10000)
-    responsible: int | None = None
+    responsible: Id | None = None
     custom: dict[str, Any] | None = None
     addresses: list[AddressSchema] | None = None
 
@@ -105,7 +108,7 @@ class ContactOut(Schema):
 
 class ContactIn(StrictIn):
     first_name: str = Field(max_length=80)
-    company: int | None = Field(default=None, description="Omitted: a family company is created")
+    company: Id | None = Field(default=None, description="Omitted: a family company is created")
     last_name: str | None = Field(default=None, max_length=80)
     middle_name: str | None = Field(default=None, max_length=80)
     position: str | None = Field(default=None, max_length=120)
@@ -116,14 +119,14 @@ class ContactIn(StrictIn):
     consent_calls: bool | None = None
     consent_mailing: bool | None = None
     comment: str | None = Field(default=None, max_length=10000)
-    responsible: int | None = None
+    responsible: Id | None = None
     custom: dict[str, Any] | None = None
 
 
 class ContactPatch(StrictIn):
-    version: StrictInt | None = None
+    version: Version | None = None
     first_name: str | None = Field(default=None, max_length=80)
-    company: int | None = None
+    company: Id | None = None
     last_name: str | None = Field(default=None, max_length=80)
     middle_name: str | None = Field(default=None, max_length=80)
     position: str | None = Field(default=None, max_length=120)
@@ -134,7 +137,7 @@ class ContactPatch(StrictIn):
     consent_calls: bool | None = None
     consent_mailing: bool | None = None
     comment: str | None = Field(default=None, max_length=10000)
-    responsible: int | None = None
+    responsible: Id | None = None
     custom: dict[str, Any] | None = None
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
-from voronka.contacts.models import Company, Contact
+from voronka.contacts.models import Company, Contact, ContactEmail, ContactPhone
 from voronka.identity.models import User
 from voronka.identity.scopes import scope_filter
 from voronka.kernel.errors import NotFound, ValidationError
+from voronka.kernel.search import SearchTerms, words_q
 
 MAX_PAGE = 200
 
@@ -54,6 +55,72 @@ def _check_q(q: str | None) -> str:
     return q
 
 
+# --- search: one rule for the header search and the lists' search boxes ----------------------------
+
+
+def company_search_q(terms: SearchTerms) -> Q:
+    """A company by its name (every word), its INN (whole: exact, indexed; 5+ digits: prefix), its
+    phone (a whole number normalized to E.164: exact, indexed; fewer digits: part) or e-mail."""
+    if terms.is_empty:
+        return Q()
+    cond = words_q(["name"], terms.words)
+    if terms.inn:
+        cond |= Q(inn=terms.inn)
+    elif terms.digits:
+        cond |= Q(inn__startswith=terms.digits)
+    if terms.phone:
+        cond |= Q(phone=terms.phone)
+    elif terms.digits:
+        cond |= Q(phone__contains=terms.digits)
+    if terms.email:
+        cond |= Q(email=terms.email)
+    elif len(terms.words) == 1 and len(terms.text) >= 3:
+        cond |= Q(email__icontains=terms.text)
+    return cond
+
+
+def contact_search_q(terms: SearchTerms) -> Q:
+    """A contact by name (every word in the last, first or middle name), phone (a whole number
+    in any format → E.164: exact, indexed; 5+ digits: part) or e-mail (whole: exact, indexed)."""
+    if terms.is_empty:
+        return Q()
+    cond = words_q(["last_name", "first_name", "middle_name"], terms.words)
+    if terms.phone:
+        cond |= Q(pk__in=ContactPhone.objects.filter(number=terms.phone).values("contact_id"))
+    elif terms.digits:
+        cond |= Q(
+            pk__in=ContactPhone.objects.filter(number__contains=terms.digits).values("contact_id")
+        )
+    if terms.email:
+        cond |= Q(pk__in=ContactEmail.objects.filter(address=terms.email).values("contact_id"))
+    elif len(terms.words) == 1 and len(terms.text) >= 3:
+        cond |= Q(
+            pk__in=ContactEmail.objects.filter(address__icontains=terms.text).values("contact_id")
+        )
+    return cond
+
+
+def company_search(*, user: User, terms: SearchTerms, limit: int = 5) -> list[Company]:
+    """Visible companies matching `terms`, names in order; limit + 1 rows (the caller shows
+    "more" when it gets them all)."""
+    if terms.is_empty:
+        return []
+    qs = companies_visible(user).filter(company_search_q(terms))
+    return list(qs.only("id", "name", "type", "inn", "phone").order_by("name", "id")[: limit + 1])
+
+
+def contact_search(*, user: User, terms: SearchTerms, limit: int = 5) -> list[Contact]:
+    if terms.is_empty:
+        return []
+    qs = (
+        contacts_visible(user)
+        .filter(contact_search_q(terms))
+        .select_related("company")
+        .prefetch_related("phones", "emails")
+    )
+    return list(qs.order_by("last_name", "first_name", "id")[: limit + 1])
+
+
 def company_list(
     *,
     user: User,
@@ -63,14 +130,11 @@ def company_list(
     after: int | None = None,
     limit: int = 50,
 ) -> list[Company]:
-    qs = companies_visible(user).select_related("responsible")
+    # ltv_cells: the LTV per currency shown in the list (one query for the page).
+    qs = companies_visible(user).select_related("responsible").prefetch_related("ltv_cells")
     q = _check_q(q)
     if q:
-        digits = "".join(ch for ch in q if ch.isdigit())
-        cond = Q(name__icontains=q) | Q(email__icontains=q)
-        if len(digits) >= 5:
-            cond |= Q(inn__startswith=digits) | Q(phone__contains=digits)
-        qs = qs.filter(cond)
+        qs = qs.filter(company_search_q(SearchTerms.parse(q)))
     if type:
         qs = qs.filter(type=type)
     if responsible:
@@ -97,13 +161,7 @@ def contact_list(
     )
     q = _check_q(q)
     if q:
-        digits = "".join(ch for ch in q if ch.isdigit())
-        cond = (
-            Q(last_name__icontains=q) | Q(first_name__icontains=q) | Q(emails__address__icontains=q)
-        )
-        if len(digits) >= 5:
-            cond |= Q(phones__number__contains=digits)
-        qs = qs.filter(cond).distinct()
+        qs = qs.filter(contact_search_q(SearchTerms.parse(q)))
     if company:
         qs = qs.filter(company_id=company)
     if responsible:
@@ -112,3 +170,26 @@ def contact_list(
         qs = qs.filter(pk__lt=after)
     limit = max(1, min(limit, MAX_PAGE))
     return list(qs.order_by("-id")[: limit + 1])
+
+
+PICKER_OPTIONS = 10
+
+
+def company_picker_options(
+    *, user: User, q: str = "", limit: int = PICKER_OPTIONS
+) -> list[Company]:
+    """What a company picker offers: the visible companies matching the typed text (the same
+    rule as the search), or the newest visible ones before anything is typed."""
+    terms = SearchTerms.parse(q)
+    if terms.is_empty:
+        qs = companies_visible(user).only("id", "name", "type", "inn").order_by("-id")
+        return list(qs[:limit])
+    return company_search(user=user, terms=terms, limit=limit)[:limit]
+
+
+def company_name(*, user: User, company_id: int | None) -> str:
+    """The name of a visible company ("" when there is none or the user may not see it)."""
+    if not company_id:
+        return ""
+    qs = companies_visible(user).filter(pk=company_id).values_list("name", flat=True)
+    return qs.first() or ""

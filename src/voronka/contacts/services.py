@@ -23,16 +23,19 @@ from voronka.kernel.actor import Actor
 from voronka.kernel.audit import audit, diff, emit
 from voronka.kernel.customfields import clean_custom
 from voronka.kernel.errors import ApplicationError, Conflict, ErrorCode, ValidationError
-from voronka.kernel.fields import FieldCleaner
+from voronka.kernel.fields import FieldCleaner, to_id, to_int
+from voronka.kernel.files import files_attach
 from voronka.kernel.normalize import (
     clean_text,
     normalize_bank_account,
     normalize_bik,
+    normalize_birthday,
     normalize_email,
     normalize_inn,
     normalize_kpp,
     normalize_ogrn,
     normalize_phone,
+    normalize_url,
 )
 
 COMPANY_FIELDS = {
@@ -109,8 +112,8 @@ def _check_version(current: int, given: Any) -> None:
     if given is None:
         return
     try:
-        expected = int(given)
-    except (TypeError, ValueError):
+        expected = to_int(given)
+    except ValueError:
         raise ValidationError({"version": _("Ожидается целое число")}) from None
     if expected != current:
         raise Conflict(current_version=current)
@@ -156,7 +159,7 @@ def _clean_company(data: Mapping[str, Any], *, company: Company | None) -> Field
     c.text("bank_name", max_length=255)
     c.apply("phone", normalize_phone)
     c.apply("email", normalize_email)
-    c.text("website", max_length=255)
+    c.apply("website", lambda v: normalize_url(v, max_length=255))
     c.text("comment", max_length=10000)
     if c.has("addresses"):
         c.apply("addresses", _clean_addresses, allow_blank=False)
@@ -193,6 +196,7 @@ def company_create(*, actor: Actor, data: Mapping[str, Any]) -> Company:
     c.raise_if_errors()
     addresses = c.cleaned.pop("addresses", [])
     company = Company.objects.create(responsible=responsible, custom=custom, **c.cleaned)
+    files_attach(entity="company", object_id=company.pk, actor=actor, before={}, after=custom)
     _set_addresses(company, addresses)
     after = _snapshot(company, COMPANY_SCALARS)
     after["addresses"] = [a["text"] for a in addresses]
@@ -222,10 +226,18 @@ def company_update(*, company: Company, actor: Actor, data: Mapping[str, Any]) -
     before = _snapshot(company, COMPANY_SCALARS)
     before_addresses = list(company.addresses.values_list("text", flat=True))
     addresses = c.cleaned.pop("addresses", None)
+    custom_before = company.custom
     for key, value in c.cleaned.items():
         setattr(company, key, value)
     company.version = F("version") + 1
     company.save()
+    files_attach(
+        entity="company",
+        object_id=company.pk,
+        actor=actor,
+        before=custom_before,
+        after=company.custom,
+    )
     company.refresh_from_db()
     after = _snapshot(company, COMPANY_SCALARS)
     if addresses is not None:
@@ -290,6 +302,26 @@ def _clean_list(raw: Any, normalizer: Any, label: str) -> list[str]:
     return result
 
 
+def _clean_messengers(raw: Any) -> dict[str, str]:
+    """{messenger: login}: keys and logins are text without control characters (a NUL in a
+    key came through before), a key up to 30 characters, a login up to 200; empty ones go."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or len(raw) > 10:
+        raise ValueError(_("Ожидается объект {мессенджер: логин} (не больше 10)"))
+    result: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ValueError(_("Ожидается объект {мессенджер: логин}"))
+        name = clean_text(key)
+        if not name or len(name) > 30:
+            raise ValueError(_("Название мессенджера — от 1 до 30 символов"))
+        login = clean_text(value, max_length=200)
+        if login:
+            result[name] = login
+    return result
+
+
 def _clean_contact(data: Mapping[str, Any], *, contact: Contact | None) -> FieldCleaner:
     c = FieldCleaner(data, CONTACT_FIELDS)
     c.text("first_name", max_length=80, required=contact is None or c.has("first_name"))
@@ -300,14 +332,10 @@ def _clean_contact(data: Mapping[str, Any], *, contact: Contact | None) -> Field
     c.text("position", max_length=120)
     c.text("comment", max_length=10000)
     if c.has("birthday"):
-        from voronka.kernel.customfields import clean_value
-        from voronka.kernel.models import CustomField, CustomFieldType
-
-        try:
-            value = clean_value(CustomField(type=CustomFieldType.DATE), data["birthday"])
-            c.cleaned["birthday"] = value
-        except ValueError as exc:
-            c.error("birthday", str(exc))
+        if c.data["birthday"] in (None, ""):
+            c.cleaned["birthday"] = None
+        else:
+            c.apply("birthday", normalize_birthday)
     for flag in ("consent_calls", "consent_mailing"):
         if c.has(flag):
             if not isinstance(data[flag], bool):
@@ -315,15 +343,7 @@ def _clean_contact(data: Mapping[str, Any], *, contact: Contact | None) -> Field
             else:
                 c.cleaned[flag] = data[flag]
     if c.has("messengers"):
-        raw = data["messengers"]
-        if (
-            not isinstance(raw, Mapping)
-            or len(raw) > 10
-            or any(not isinstance(v, str) or len(v) > 200 for v in raw.values())
-        ):
-            c.error("messengers", _("Ожидается объект {мессенджер: логин}"))
-        else:
-            c.cleaned["messengers"] = {str(k)[:30]: clean_text(v) for k, v in raw.items()}
+        c.apply("messengers", _clean_messengers, allow_blank=False)
     if c.has("phones"):
         c.apply("phones", lambda v: _clean_list(v, normalize_phone, "phone"), allow_blank=False)
     if c.has("emails"):
@@ -335,7 +355,7 @@ def _resolve_company(actor: Actor, raw: Any) -> Company:
     from voronka.identity.scopes import scope_filter
 
     try:
-        company_id = int(raw)
+        company_id = to_id(raw)
     except (TypeError, ValueError):
         raise ValidationError({"company": _("Укажите компанию")}) from None
     qs = Company.objects.filter(pk=company_id)
@@ -390,6 +410,7 @@ def contact_create(*, actor: Actor, data: Mapping[str, Any]) -> Contact:
     contact = Contact.objects.create(
         company=company, responsible=responsible, custom=custom, **c.cleaned
     )
+    files_attach(entity="contact", object_id=contact.pk, actor=actor, before={}, after=custom)
     _set_channels(contact, phones, emails)
     after = _snapshot(contact, CONTACT_SCALARS)
     after.update(company=company.pk, phones=phones, emails=emails)
@@ -429,10 +450,18 @@ def contact_update(*, contact: Contact, actor: Actor, data: Mapping[str, Any]) -
     )
     phones = c.cleaned.pop("phones", None)
     emails = c.cleaned.pop("emails", None)
+    custom_before = contact.custom
     for key, value in c.cleaned.items():
         setattr(contact, key, value)
     contact.version = F("version") + 1
     contact.save()
+    files_attach(
+        entity="contact",
+        object_id=contact.pk,
+        actor=actor,
+        before=custom_before,
+        after=contact.custom,
+    )
     contact.refresh_from_db()
     _set_channels(contact, phones, emails)
     after = _snapshot(contact, CONTACT_SCALARS)

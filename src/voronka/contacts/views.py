@@ -11,25 +11,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from voronka.activities.selectors import object_timeline
 from voronka.contacts import selectors, services
 from voronka.contacts.models import Company, CompanyAddress, CompanyType, Contact
 from voronka.deals.forms import custom_from_post, uploaded_files
-from voronka.deals.models import StageSemantic
-from voronka.deals.selectors import deals_visible
+from voronka.deals.selectors import deal_stats, deals_visible
 from voronka.identity.scopes import assignable_users
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 from voronka.kernel.customfields import definitions
 from voronka.kernel.errors import ApplicationError, ErrorCode, NotFound, ValidationError
-from voronka.kernel.files import file_store
-from voronka.kernel.models import CustomField, CustomFieldType, StoredFile
+from voronka.kernel.fields import to_id_or_none
+from voronka.kernel.files import file_store, files_of_record
+from voronka.kernel.models import CustomField
 
 COMPANY_TEXT = [
     "name",
@@ -83,8 +82,7 @@ def _page(rows: list[Any]) -> tuple[list[Any], int | None]:
 
 
 def _after(request: HttpRequest) -> int | None:
-    raw = request.GET.get("after", "")
-    return int(raw) if raw.isdigit() and len(raw) < 18 else None
+    return to_id_or_none(request.GET.get("after"))
 
 
 def _with_current(choices: list[Any], current: Any) -> list[Any]:
@@ -107,22 +105,13 @@ def _fields(entity: str) -> list[CustomField]:
     return list(definitions(entity).values())
 
 
-def _files(record: Any, fields: list[CustomField]) -> dict[int, StoredFile]:
-    ids = [
-        record.custom.get(f.key)
-        for f in fields
-        if f.type == CustomFieldType.FILE and record and record.custom.get(f.key)
-    ]
-    return {f.pk: f for f in StoredFile.objects.filter(pk__in=ids)} if ids else {}
-
-
 def _store_uploads(
     request: HttpRequest, entity: str, fields: list[CustomField], values: dict[str, Any]
 ) -> None:
     for key, upload in uploaded_files(fields, request.FILES).items():
         values[key] = file_store(
             upload=upload, entity=entity, actor=_actor(request), field=f"custom.{key}"
-        ).pk
+        ).token  # attached to the record by the service (kernel.files.files_attach)
 
 
 # --- lists ---------------------------------------------------------------------------------------
@@ -223,7 +212,9 @@ def _company_form(request: HttpRequest, company: Company | None, **extra: Any) -
         ),
         "fields": fields,
         "addresses": list(company.addresses.all()) if company else [],
-        "files": _files(company, fields) if company else {},
+        "files": files_of_record(entity="company", record=company, fields=fields)
+        if company
+        else {},
         "errors": {},
         "post": None,
         "default_type": request.GET.get("type")
@@ -302,11 +293,7 @@ def company_detail(request: HttpRequest, company_id: int) -> HttpResponse:
     except NotFound:
         return _not_found(request)
     deals_qs = deals_visible(request.user).filter(company=company)
-    stats = deals_qs.aggregate(
-        n=Count("id"),
-        open_n=Count("id", filter=Q(status=StageSemantic.OPEN)),
-        open_sum=Sum("amount", filter=Q(status=StageSemantic.OPEN)),
-    )
+    stats = deal_stats(deals_qs)
     fields = _fields("company")
     return render(
         request,
@@ -325,7 +312,7 @@ def company_detail(request: HttpRequest, company_id: int) -> HttpResponse:
             "stats": stats,
             "timeline": object_timeline(object_type="company", object_id=company.pk),
             "fields": fields,
-            "files": _files(company, fields),
+            "files": files_of_record(entity="company", record=company, fields=fields),
             "now": clock.now(),
         },
     )
@@ -360,32 +347,38 @@ def _contact_data(request: HttpRequest, contact: Contact | None) -> dict[str, An
 
 def _contact_form(request: HttpRequest, contact: Contact | None, **extra: Any) -> dict[str, Any]:
     fields = _fields("contact")
-    company_id = contact.company_id if contact else None
-    initial = request.GET.get("company", "")
-    companies_qs = selectors.companies_visible(request.user).only("id", "name").order_by("name")
-    companies = list(companies_qs[:500])
-    wanted = int(initial) if initial.isdigit() and len(initial) < 18 else None
-    if wanted and all(c.pk != wanted for c in companies):
-        companies += list(companies_qs.filter(pk=wanted))
-    if contact is not None and all(c.pk != company_id for c in companies):
-        companies.append(contact.company)  # kept even if the user could not pick it
     context = {
         "contact": contact,
         "people": _with_current(
             list(assignable_users(request.user, "contact")),
             contact.responsible if contact else None,
         ),
-        "companies": companies,
+        "company_types": CompanyType.choices,
         "fields": fields,
-        "files": _files(contact, fields) if contact else {},
+        "files": files_of_record(entity="contact", record=contact, fields=fields)
+        if contact
+        else {},
         "phones": [p.number for p in contact.phones.all()] if contact else [],
         "emails": [e.address for e in contact.emails.all()] if contact else [],
         "messengers": [(k, (contact.messengers if contact else {}).get(k, "")) for k in MESSENGERS],
         "errors": {},
         "post": None,
-        "initial_company": initial,
     }
     context.update(extra)
+    # The company picker: the posted choice after a refusal, the contact's company, or the
+    # company the form was opened from (?company=); kept even if the user could not pick it.
+    post = context["post"]
+    picked = to_id_or_none((post or request.GET).get("company", ""))
+    if contact is not None and (post is None or picked == contact.company_id):
+        context["company_value"], context["company_label"] = (
+            contact.company_id,
+            contact.company.name,
+        )
+    else:
+        label = selectors.company_name(user=request.user, company_id=picked)
+        context["company_value"], context["company_label"] = (
+            (picked, label) if label else (None, "")
+        )
     context["phones"] = context["phones"] or [""]
     context["emails"] = context["emails"] or [""]
     return context
@@ -478,7 +471,48 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
             ),
             "timeline": object_timeline(object_type="contact", object_id=contact.pk),
             "fields": fields,
-            "files": _files(contact, fields),
+            "files": files_of_record(entity="contact", record=contact, fields=fields),
             "now": clock.now(),
         },
     )
+
+
+# --- the company picker (type-ahead with an inline "new company") -----------------------------------
+
+
+@require_GET
+def company_picker(request: HttpRequest) -> HttpResponse:
+    """The options of a company picker for the typed text (htmx partial)."""
+    q = request.GET.get("q", "")[:200]
+    picker = request.GET.get("picker", "")
+    return render(
+        request,
+        "contacts/_company_options.html",
+        {
+            "companies": selectors.company_picker_options(user=request.user, q=q),
+            "q": q.strip(),
+            "picker": picker if picker.replace("-", "").replace("_", "").isalnum() else "picker",
+        },
+    )
+
+
+@require_POST
+def company_quick_create(request: HttpRequest) -> HttpResponse:
+    """The picker's "new company": name and type through the same service as the full form;
+    answers the panel again — with the new company to pick (201) or the refusal (422)."""
+    post = request.POST
+    data = {"name": post.get("new_company_name", ""), "type": post.get("new_company_type", "")}
+    context: dict[str, Any] = {"company_types": CompanyType.choices, "post": post, "errors": {}}
+    try:
+        company = services.company_create(actor=_actor(request), data=data)
+    except ApplicationError as exc:
+        context.update(errors=exc.errors, message=exc.message if not exc.errors else "")
+        return render(
+            request, "contacts/_company_quick_create.html", context, status=_client_status(exc)
+        )
+    context.update(created=company, post={}, hidden=True)
+    return render(request, "contacts/_company_quick_create.html", context, status=201)
+
+
+def _client_status(exc: ApplicationError) -> int:
+    return exc.status if 400 <= exc.status < 500 else 400

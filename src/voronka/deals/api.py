@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 
 from voronka.activities.selectors import object_timeline
@@ -196,8 +198,8 @@ def list_deals(
     status: str | None = None,
     amount_min: str | None = None,
     amount_max: str | None = None,
-    opened_from: str | None = None,
-    opened_to: str | None = None,
+    opened_from: dt.date | None = None,
+    opened_to: dt.date | None = None,
     q: str | None = None,
     sort: str | None = None,
     limit: int = 50,
@@ -207,7 +209,7 @@ def list_deals(
     if limit < 1 or limit > selectors.MAX_PAGE:
         from voronka.kernel.errors import ValidationError
 
-        raise ValidationError({"limit": f"1..{selectors.MAX_PAGE}"})
+        raise ValidationError({"limit": _("От 1 до %(n)s") % {"n": selectors.MAX_PAGE}})
     rows, next_cursor = selectors.deal_list_values(
         user=request.user, filters=filters, limit=limit, cursor=cursor
     )
@@ -263,7 +265,7 @@ def update_deal(request: HttpRequest, deal_id: int, payload: DealPatch) -> dict[
         if key in data and data[key] is None:
             from voronka.kernel.errors import ValidationError
 
-            raise ValidationError({key: "null"})
+            raise ValidationError({key: _("Не может быть пустым")})
     services.deal_update(deal=deal, actor=_actor(request), data=data)
     return deal_out(selectors.deal_get(user=request.user, deal_id=deal_id))
 

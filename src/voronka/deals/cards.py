@@ -98,6 +98,7 @@ def render_card(deal: Deal | BoardCard, stage: Stage, now: dt.datetime | None = 
         f'<article class="deal-card{" is-attention" if (mark_no_task or mark_overdue) else ""}" '
         f'data-deal-id="{deal.pk}" data-version="{int(deal.version)}" '
         f'data-stage-id="{deal.stage_id}" data-amount="{deal.amount:.2f}" '
+        f'data-currency="{e(deal.currency)}" '
         f'data-move-url="{_with_id(move_url, deal.pk)}">'
         f'<a class="deal-title" href="{_with_id(detail_url, deal.pk)}">'
         f"{e(_short(deal.title))}</a>"

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from voronka.contacts.models import Company
 from voronka.deals.models import (
+    CompanyLtv,
     Deal,
     DealBoardCounter,
     DealStageDayCounter,
@@ -17,27 +21,48 @@ from voronka.deals.models import (
     StageSemantic,
 )
 from voronka.kernel.counters import upsert_add, upsert_add_many
+from voronka.kernel.money import MAIN_CURRENCY
 
-# (stage_id, responsible_id, amount): where a deal counts on the board.
-BoardKey = tuple[int, int, Decimal]
+
+class BoardKey(NamedTuple):
+    """Where a deal counts on the board: its cell (stage, responsible, currency) and amount."""
+
+    stage_id: int
+    responsible_id: int
+    currency: str
+    amount: Decimal
 
 
 def board_key(deal: Deal) -> BoardKey:
-    return (deal.stage_id, deal.responsible_id, Decimal(deal.amount))
+    return BoardKey(deal.stage_id, deal.responsible_id, deal.currency, Decimal(deal.amount))
 
 
 def track_board(before: BoardKey | None, after: BoardKey | None) -> None:
-    """Move a deal's count and amount between board cells (None: created / deleted)."""
+    """Move a deal's count and amount between board cells (None: created / deleted). A deal
+    counts in the cell of its own currency: amounts of different currencies never meet."""
     if before == after:
         return
     for key, sign in ((before, -1), (after, +1)):
         if key is not None:
-            stage_id, responsible_id, amount = key
             upsert_add_many(
                 DealBoardCounter,
-                {"stage": stage_id, "responsible": responsible_id},
-                {"count": sign, "amount": amount * sign},
+                {
+                    "stage": key.stage_id,
+                    "responsible": key.responsible_id,
+                    "currency": key.currency,
+                },
+                {"count": sign, "amount": key.amount * sign},
             )
+
+
+def track_ltv(company_id: int, currency: str, amount: Decimal) -> None:
+    """Add (or, negative, remove) a won deal's amount to its company's LTV in its currency;
+    `Company.ltv` mirrors the main currency."""
+    if not amount:
+        return
+    upsert_add_many(CompanyLtv, {"company": company_id, "currency": currency}, {"amount": amount})
+    if currency == MAIN_CURRENCY:
+        Company.objects.filter(pk=company_id).update(ltv=F("ltv") + amount)
 
 
 def local_day(moment: dt.datetime) -> dt.date:
@@ -87,6 +112,7 @@ def deal_counters_rebuild() -> None:
     DealStageDayCounter.objects.all().delete()
     DealUserCounter.objects.all().delete()
     DealBoardCounter.objects.all().delete()
+    CompanyLtv.objects.all().delete()
     rows = (
         Deal.objects.filter(status=StageSemantic.OPEN)
         .values_list("responsible_id", "stage_id", "stage_entered_at")
@@ -113,7 +139,22 @@ def deal_counters_rebuild() -> None:
         )
         cursor.execute(
             f"INSERT INTO {qn(DealBoardCounter._meta.db_table)} "
-            f"(stage_id, responsible_id, count, amount) "
-            f"SELECT stage_id, responsible_id, COUNT(*), COALESCE(SUM(amount), 0) "
-            f"FROM {qn(Deal._meta.db_table)} GROUP BY stage_id, responsible_id"
+            f"(stage_id, responsible_id, currency, count, amount) "
+            f"SELECT stage_id, responsible_id, currency, COUNT(*), COALESCE(SUM(amount), 0) "
+            f"FROM {qn(Deal._meta.db_table)} GROUP BY stage_id, responsible_id, currency"
+        )
+        ltv, company = qn(CompanyLtv._meta.db_table), qn(Company._meta.db_table)
+        cursor.execute(
+            f"INSERT INTO {ltv} (company_id, currency, amount) "
+            f"SELECT company_id, currency, SUM(amount) FROM {qn(Deal._meta.db_table)} "
+            f"WHERE status = 'won' GROUP BY company_id, currency"
+        )
+        # Company.ltv = the main-currency cell; only the companies where the two disagree are
+        # written (after `voronka seed`, none).
+        main = (
+            f"COALESCE((SELECT l.amount FROM {ltv} l WHERE l.company_id = {company}.id "
+            f"AND l.currency = %s), 0)"
+        )
+        cursor.execute(
+            f"UPDATE {company} SET ltv = {main} WHERE ltv <> {main}", [MAIN_CURRENCY] * 2
         )

@@ -200,13 +200,15 @@ class DealUserCounter(models.Model):
 
 
 class DealBoardCounter(models.Model):
-    """Deals (any status) and their amount per (stage, responsible): the kanban's column count
-    and sum without scanning the pipeline's deals. Maintained by the deal services."""
+    """Deals (any status) and their amount per (stage, responsible, currency): the kanban's
+    column count and sums without scanning the pipeline's deals. Amounts of different
+    currencies are never added (decision 0010). Maintained by the deal services."""
 
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
     responsible = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
+    currency = models.CharField(max_length=3)
     count = models.IntegerField(default=0, db_default=0)
     amount = models.DecimalField(
         max_digits=20, decimal_places=2, default=Decimal("0"), db_default=Decimal("0")
@@ -214,5 +216,25 @@ class DealBoardCounter(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["stage", "responsible"], name="dealboard_uniq"),
+            models.UniqueConstraint(
+                fields=["stage", "responsible", "currency"], name="dealboard_cur_uniq"
+            ),
+        ]
+
+
+class CompanyLtv(models.Model):
+    """The amount of a company's won deals per currency (its LTV, decision 0010). Maintained
+    by the deal services with the board cells; `Company.ltv` mirrors the main currency."""
+
+    company = models.ForeignKey(
+        "contacts.Company", on_delete=models.CASCADE, related_name="ltv_cells"
+    )
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(
+        max_digits=20, decimal_places=2, default=Decimal("0"), db_default=Decimal("0")
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "currency"], name="companyltv_uniq"),
         ]

@@ -7,7 +7,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field, StrictInt
 
-from voronka.kernel.schemas import ErrorOut, StrictIn  # noqa: F401
+from voronka.kernel.schemas import ErrorOut, Id, StrictIn, Version  # noqa: F401
 
 
 class StageOut(Schema):
@@ -35,7 +35,7 @@ class StageIn(StrictIn):
     name: str = Field(max_length=120)
     semantic: str = "open"
     color: str = "#3b82f6"
-    sla_days: int | None = None
+    sla_days: StrictInt | None = None
     required_fields: list[str] = []
 
 
@@ -43,7 +43,7 @@ class StagePatch(StrictIn):
     name: str | None = Field(default=None, max_length=120)
     semantic: str | None = None
     color: str | None = None
-    sla_days: int | None = None
+    sla_days: StrictInt | None = None
     required_fields: list[str] | None = None
 
 
@@ -103,13 +103,13 @@ class DealOut(Schema):
 
 class DealIn(StrictIn):
     title: str = Field(max_length=255)
-    company: int
-    pipeline: int | None = None
-    stage: int | None = None
+    company: Id
+    pipeline: Id | None = None
+    stage: Id | None = None
     amount: Decimal | None = Field(default=None, ge=0, lt=Decimal("1e13"))
     currency: str | None = Field(default=None, min_length=3, max_length=3)
-    responsible: int | None = None
-    contacts: list[int] | None = None
+    responsible: Id | None = None
+    contacts: list[Id] | None = None
     source: str | None = Field(default=None, max_length=64)
     utm_source: str | None = Field(default=None, max_length=128)
     utm_medium: str | None = Field(default=None, max_length=128)
@@ -118,16 +118,20 @@ class DealIn(StrictIn):
     utm_term: str | None = Field(default=None, max_length=128)
     comment: str | None = Field(default=None, max_length=10000)
     custom: dict[str, Any] | None = None
+    loss_reason: Id | None = Field(
+        default=None, description="Required when `stage` is a lost stage (as for a move)"
+    )
+    loss_comment: str | None = Field(default=None, max_length=1000)
 
 
 class DealPatch(StrictIn):
-    version: StrictInt | None = Field(default=None, description="Optimistic lock: 409 if stale")
+    version: Version | None = None
     title: str | None = Field(default=None, max_length=255)
-    company: int | None = None
+    company: Id | None = None
     amount: Decimal | None = Field(default=None, ge=0, lt=Decimal("1e13"))
     currency: str | None = Field(default=None, min_length=3, max_length=3)
-    responsible: int | None = None
-    contacts: list[int] | None = None
+    responsible: Id | None = None
+    contacts: list[Id] | None = None
     source: str | None = Field(default=None, max_length=64)
     utm_source: str | None = Field(default=None, max_length=128)
     utm_medium: str | None = Field(default=None, max_length=128)
@@ -139,12 +143,12 @@ class DealPatch(StrictIn):
 
 
 class DealMoveIn(StrictIn):
-    stage: int
-    version: StrictInt | None = Field(default=None, description="Optimistic lock: 409 if stale")
+    stage: Id
+    version: Version | None = None
     fields: dict[str, Any] | None = Field(
         default=None, description="Values for the stage's required fields"
     )
-    loss_reason: int | None = None
+    loss_reason: Id | None = None
     loss_comment: str | None = Field(default=None, max_length=1000)
 
 

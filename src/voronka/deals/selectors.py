@@ -12,13 +12,16 @@ from typing import Any, NamedTuple
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
+from voronka.contacts.selectors import company_search, contact_search
 from voronka.deals.models import Deal, DealBoardCounter, Pipeline, Stage, StageSemantic
 from voronka.identity.models import User
-from voronka.identity.scopes import scope_filter
+from voronka.identity.scopes import in_department_q, scope_filter
+from voronka.kernel import dates
 from voronka.kernel.errors import NotFound, ValidationError
+from voronka.kernel.money import MoneySums
+from voronka.kernel.search import SearchTerms, words_q
 
 BOARD_CARDS_PER_STAGE = 25
 MAX_PAGE = 200
@@ -33,6 +36,11 @@ def pipeline_get(pipeline_id: int) -> Pipeline:
     if pipeline is None:
         raise NotFound(_("Нет такой воронки"))
     return pipeline
+
+
+def deal_text_q(q: str) -> Q:
+    """The deal list's search box: every word in the title or the company name."""
+    return words_q(["title", "company__name"], SearchTerms.parse(q).words)
 
 
 def deals_visible(user: User) -> QuerySet[Deal]:
@@ -50,6 +58,25 @@ def deal_get(*, user: User, deal_id: int) -> Deal:
     if deal is None:
         raise NotFound(_("Сделка не найдена"))
     return deal
+
+
+def deal_stats(qs: QuerySet[Deal]) -> dict[str, Any]:
+    """How many deals, how many open, and the open ones' amount per currency (one query):
+    {"n": int, "open_n": int, "open_sums": MoneySums}."""
+    is_open = Q(status=StageSemantic.OPEN)
+    rows = (
+        qs.order_by()
+        .values("currency")
+        .annotate(
+            n=Count("id"), open_n=Count("id", filter=is_open), s=Sum("amount", filter=is_open)
+        )
+    )
+    stats: dict[str, Any] = {"n": 0, "open_n": 0, "open_sums": MoneySums()}
+    for row in rows:
+        stats["n"] += row["n"]
+        stats["open_n"] += row["open_n"]
+        stats["open_sums"].add(row["currency"], row["s"])
+    return stats
 
 
 # --- board -----------------------------------------------------------------------------------
@@ -144,7 +171,7 @@ def _newest_in_stage(qs: QuerySet[Deal]) -> QuerySet[Deal]:
 class BoardColumn:
     stage: Stage
     count: int = 0
-    total: Decimal = Decimal("0")
+    sums: MoneySums = field(default_factory=MoneySums)  # per currency, never added together
     cards: list[BoardCard] = field(default_factory=list)
 
     @property
@@ -160,30 +187,38 @@ def days_in_stage(deal: Deal, now: dt.datetime | None = None) -> int:
 def pipeline_board(
     *, pipeline: Pipeline, user: User, responsible: int | None = None, q: str = ""
 ) -> list[BoardColumn]:
-    """Columns with count and sum per stage and the newest cards of each (2 + stages queries).
+    """Columns with count and sums per stage and the newest cards of each (2 + stages queries).
 
-    Without a text search the counts and sums come from the maintained `DealBoardCounter`
-    (a few rows per stage) instead of aggregating the pipeline's deals (hundreds of thousands
-    of rows on a big base); a search has to count the matching deals."""
+    The sums are per currency (one aggregate grouped by stage and currency). Without a text
+    search the counts and sums come from the maintained `DealBoardCounter` (a few rows per
+    stage) instead of aggregating the pipeline's deals (hundreds of thousands of rows on a big
+    base); a search has to count the matching deals."""
     stages = list(pipeline.stages.all())
     base = deals_visible(user).filter(pipeline=pipeline)
     if responsible:
         base = base.filter(responsible_id=responsible)
     if q:
         base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
-        totals = base.order_by().values("stage_id").annotate(n=Count("id"), s=Sum("amount"))
+        totals = (
+            base.order_by().values("stage_id", "currency").annotate(n=Count("id"), s=Sum("amount"))
+        )
     else:
         cells = scope_filter(
             DealBoardCounter.objects.filter(stage_id__in=[s.pk for s in stages]), user, "deal"
         )
         if responsible:
             cells = cells.filter(responsible_id=responsible)
-        totals = cells.order_by().values("stage_id").annotate(n=Sum("count"), s=Sum("amount"))
+        totals = (
+            cells.order_by()
+            .values("stage_id", "currency")
+            .annotate(n=Sum("count"), s=Sum("amount"))
+        )
     columns = {s.pk: BoardColumn(stage=s) for s in stages}
     for row in totals:
         col = columns.get(row["stage_id"])
-        if col is not None:
-            col.count, col.total = row["n"] or 0, row["s"] or Decimal("0")
+        if col is not None and row["n"]:
+            col.count += row["n"]
+            col.sums.add(row["currency"], row["s"] or Decimal("0"))
     people: dict[int, User] = {}
     for col in columns.values():
         if col.count:
@@ -238,6 +273,7 @@ class DealFilter:
     opened_to: dt.date | None = None
     q: str = ""
     company: int | None = None
+    department: int | None = None  # responsible in this department or its sub-departments
     no_task: bool = False
     over_sla: bool = False
     sort: str = "-id"
@@ -252,7 +288,7 @@ class DealFilter:
             value = params.get(name)
             return "" if value is None else str(value).strip()
 
-        for name in ("pipeline", "stage", "responsible", "company"):
+        for name in ("pipeline", "stage", "responsible", "company", "department"):
             raw = get(name)
             if raw:
                 try:
@@ -276,12 +312,9 @@ class DealFilter:
             raw = get(name)
             if raw:
                 try:
-                    date = parse_date(raw)
-                except ValueError:
-                    date = None
-                if date is None:
-                    errors[name] = _("Ожидается дата ГГГГ-ММ-ДД")
-                setattr(result, name, date)
+                    setattr(result, name, dates.parse_day(raw, field=name))
+                except ValidationError as exc:
+                    errors.update(exc.errors)
         result.no_task = get("no_task") in ("1", "true")
         result.over_sla = get("over_sla") in ("1", "true")
         status = get("status")
@@ -310,23 +343,20 @@ class DealFilter:
             qs = qs.filter(responsible_id=self.responsible)
         if self.company:
             qs = qs.filter(company_id=self.company)
+        if self.department:
+            qs = qs.filter(in_department_q(self.department))
         if self.status:
             qs = qs.filter(status=self.status)
         if self.amount_min is not None:
             qs = qs.filter(amount__gte=self.amount_min)
         if self.amount_max is not None:
             qs = qs.filter(amount__lte=self.amount_max)
-        tz = timezone.get_current_timezone()
         if self.opened_from:
-            qs = qs.filter(opened_at__gte=dt.datetime.combine(self.opened_from, dt.time.min, tz))
+            qs = qs.filter(opened_at__gte=dates.day_start(self.opened_from))
         if self.opened_to:
-            qs = qs.filter(
-                opened_at__lt=dt.datetime.combine(
-                    self.opened_to + dt.timedelta(days=1), dt.time.min, tz
-                )
-            )
+            qs = qs.filter(opened_at__lt=dates.day_range(self.opened_to)[1])
         if self.q:
-            qs = qs.filter(Q(title__icontains=self.q) | Q(company__name__icontains=self.q))
+            qs = qs.filter(deal_text_q(self.q))
         if self.no_task:
             qs = qs.filter(status=StageSemantic.OPEN, open_tasks=0)
         if self.over_sla:
@@ -374,8 +404,8 @@ def _keyset(qs: QuerySet[Deal], sort: str, cursor: str | None) -> QuerySet[Deal]
         if field_name == "amount":
             value = Decimal(value)
         elif field_name in ("opened_at", "stage_entered_at"):
-            value = dt.datetime.fromisoformat(value)
-    except (ValueError, InvalidOperation):
+            value = dates.clamp_moment(dates.parse_moment(value, field="cursor"))
+    except (ValueError, InvalidOperation, ValidationError):
         raise ValidationError({"cursor": _("Неверный курсор страницы")}) from None
     return qs.filter(
         Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": last_id})
@@ -430,3 +460,49 @@ def deal_list_values(
         deal_list(user=user, filters=filters, limit=limit, cursor=cursor).values(*LIST_VALUES)
     )
     return rows[:limit], next_cursor(rows, filters.sort, limit)
+
+
+# --- the header search ---------------------------------------------------------------------------
+
+
+def deal_search(*, user: User, terms: SearchTerms, limit: int = 5) -> list[Deal]:
+    """Visible deals whose title has every word of the query, newest first; limit + 1 rows."""
+    if terms.is_empty:
+        return []
+    qs = deals_visible(user).filter(words_q(["title"], terms.words))
+    return list(qs.select_related("company", "stage").order_by("-opened_at", "-id")[: limit + 1])
+
+
+@dataclass
+class SearchResults:
+    """What the header search found, per group (each list cut at `limit`; `more_*` says there is
+    more, which the full lists show with the same query)."""
+
+    q: str
+    limit: int
+    deals: list[Deal] = field(default_factory=list)
+    companies: list[Any] = field(default_factory=list)
+    contacts: list[Any] = field(default_factory=list)
+    more_deals: bool = False
+    more_companies: bool = False
+    more_contacts: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.deals or self.companies or self.contacts)
+
+
+def search_everything(*, user: User, q: str, limit: int = 5) -> SearchResults:
+    """Deals by title, companies by name/INN/phone/e-mail, contacts by name/phone/e-mail — all
+    within the user's scope (the same rules as the lists' search boxes)."""
+    terms = SearchTerms.parse(q)
+    result = SearchResults(q=terms.text, limit=limit)
+    if terms.is_empty:
+        return result
+    deals = deal_search(user=user, terms=terms, limit=limit)
+    companies = company_search(user=user, terms=terms, limit=limit)
+    contacts = contact_search(user=user, terms=terms, limit=limit)
+    result.deals, result.more_deals = deals[:limit], len(deals) > limit
+    result.companies, result.more_companies = companies[:limit], len(companies) > limit
+    result.contacts, result.more_contacts = contacts[:limit], len(contacts) > limit
+    return result

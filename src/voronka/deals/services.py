@@ -3,8 +3,10 @@ rows and domain events in that transaction. UI, API, automation and imports all 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -13,16 +15,25 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from voronka.contacts.models import Company, Contact
-from voronka.deals.counters import board_key, track_board, track_deal_state, track_open_deal
+from voronka.deals.counters import (
+    board_key,
+    track_board,
+    track_deal_state,
+    track_ltv,
+    track_open_deal,
+)
 from voronka.deals.models import Deal, LossReason, Pipeline, Stage, StageChange, StageSemantic
 from voronka.identity.scopes import resolve_responsible, scope_filter
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 from voronka.kernel.audit import audit, diff, emit
+from voronka.kernel.currencies import clean_amount, clean_currency
 from voronka.kernel.customfields import clean_custom, definitions, is_empty
 from voronka.kernel.errors import ApplicationError, Conflict, ErrorCode, ValidationError
-from voronka.kernel.fields import FieldCleaner
+from voronka.kernel.fields import FieldCleaner, to_id, to_int
+from voronka.kernel.files import files_attach
 from voronka.kernel.models import CustomField, CustomFieldEntity, CustomFieldType
+from voronka.kernel.normalize import clean_input, clean_text
 
 # A switch for the negative control of the lost-update tests. Never set outside tests.
 VERSION_CHECK_DISABLED = False
@@ -47,6 +58,8 @@ DEAL_FIELDS = {
     "version",
 }
 UPDATABLE_DEAL_FIELDS = DEAL_FIELDS - {"pipeline", "stage"}
+# Created straight into a lost stage, a deal takes its loss reason like a move there does.
+CREATE_DEAL_FIELDS = (DEAL_FIELDS - {"version"}) | {"loss_reason", "loss_comment"}
 AUDITED = [
     "title",
     "amount",
@@ -65,44 +78,22 @@ BUILTIN_REQUIRABLE = {
     "contacts": _lazy("Контакты"),
     "comment": _lazy("Комментарий"),
 }
-MAX_AMOUNT = Decimal("1e13")
 
 
 def _check_version(current: int, given: Any) -> None:
     if given is None or VERSION_CHECK_DISABLED:
         return
-    if isinstance(given, bool):
-        raise ValidationError({"version": _("Ожидается целое число")})
     try:
-        expected = int(given)
-    except (TypeError, ValueError):
+        expected = to_int(given)
+    except ValueError:
         raise ValidationError({"version": _("Ожидается целое число")}) from None
     if expected != current:
         raise Conflict(current_version=current)
 
 
-def _clean_amount(raw: Any) -> Decimal:
-    if isinstance(raw, bool):
-        raise ValueError(_("Ожидается сумма"))
-    try:
-        text = str(raw).strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
-        value = Decimal(text or "0").quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        raise ValueError(_("Ожидается сумма, например 15000.50")) from None
-    if not value.is_finite() or value < 0 or value >= MAX_AMOUNT:
-        raise ValueError(_("Сумма от 0 до 10 триллионов"))
-    return value
-
-
-def _clean_currency(raw: Any) -> str:
-    if not isinstance(raw, str) or len(raw) != 3 or not raw.isalpha() or not raw.isascii():
-        raise ValueError(_("Валюта — три латинские буквы, например RUB"))
-    return raw.upper()
-
-
 def _resolve_company(actor: Actor, raw: Any) -> Company:
     try:
-        company_id = int(raw)
+        company_id = to_id(raw)
     except (TypeError, ValueError):
         raise ValueError(_("Укажите компанию")) from None
     qs = Company.objects.filter(pk=company_id)
@@ -118,7 +109,7 @@ def _resolve_contacts(actor: Actor, raw: Any) -> list[Contact]:
     if not isinstance(raw, list) or len(raw) > 100:
         raise ValueError(_("Ожидается список контактов"))
     try:
-        ids = sorted({int(x) for x in raw if not isinstance(x, bool)})
+        ids = sorted({to_id(x) for x in raw})
     except (TypeError, ValueError):
         raise ValueError(_("Ожидается список номеров контактов")) from None
     if any(not 0 < pk < 2**63 for pk in ids):  # outside the id column: no such contact, not a 500
@@ -135,8 +126,8 @@ def _resolve_contacts(actor: Actor, raw: Any) -> list[Contact]:
 def _clean_deal(data: Mapping[str, Any], actor: Actor, *, allowed: set[str]) -> FieldCleaner:
     c = FieldCleaner(data, allowed)
     c.text("title", max_length=255, required=True)
-    c.apply("amount", _clean_amount, allow_blank=False)
-    c.apply("currency", _clean_currency, allow_blank=False)
+    c.apply("amount", clean_amount, allow_blank=False)
+    c.apply("currency", clean_currency, allow_blank=False)
     for key in ("source", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"):
         c.text(key, max_length=64 if key == "source" else 128)
     c.text("comment", max_length=10000)
@@ -154,7 +145,7 @@ def _resolve_stage(raw: Any, *, field: str = "stage") -> Stage:
     if isinstance(raw, Stage):
         return raw
     try:
-        stage_id = int(raw)
+        stage_id = to_id(raw)
     except (TypeError, ValueError):
         raise ValidationError({field: _("Укажите стадию")}) from None
     stage = Stage.objects.select_related("pipeline").filter(pk=stage_id).first()
@@ -195,17 +186,149 @@ def _deal_values(
     return values
 
 
-def _required_error(stage: Stage, missing: list[str]) -> ApplicationError:
+def _required_error(
+    stage: Stage, missing: list[str], *, loss_reason_missing: bool = False
+) -> ApplicationError:
     labels = required_field_labels(missing)
+    errors = {k: _("Обязательно для стадии «%(stage)s»") % {"stage": stage.name} for k in missing}
+    if loss_reason_missing:
+        errors["loss_reason"] = _("Обязательно для проигранной сделки")
     return ApplicationError(
         _("Для стадии «%(stage)s» заполните: %(fields)s")
         % {"stage": stage.name, "fields": ", ".join(labels.values())},
         code=ErrorCode.REQUIRED_FIELDS_MISSING,
-        errors={
-            k: _("Обязательно для стадии «%(stage)s»") % {"stage": stage.name} for k in missing
-        },
+        errors=errors,
         extra={"missing_fields": [{"key": k, "name": labels[k]} for k in missing]},
     )
+
+
+def _check_required(stage: Stage, values: Mapping[str, Any]) -> None:
+    missing = stage_missing_fields(stage, deal_values=values)
+    if missing:
+        raise _required_error(stage, missing)
+
+
+# --- entering a stage: one rule for a deal created in a stage and for a move into it ---------
+
+
+@dataclass(frozen=True)
+class StageEntry:
+    """A checked entry of a deal into `stage` (see `stage_entry`)."""
+
+    stage: Stage
+    loss_reason: LossReason | None = None
+    loss_comment: str = ""
+
+    def apply(self, deal: Deal, now: dt.datetime) -> None:
+        """Status and closing follow the stage's semantic; only a lost deal keeps a loss."""
+        deal.pipeline_id = self.stage.pipeline_id
+        deal.stage = self.stage
+        deal.status = self.stage.semantic
+        deal.stage_entered_at = now
+        deal.closed_at = now if self.stage.is_closed else None
+        deal.loss_reason = self.loss_reason
+        deal.loss_comment = self.loss_comment
+
+    def audit_changes(self) -> dict[str, list[Any]]:
+        changes: dict[str, list[Any]] = {}
+        if self.loss_reason is not None:
+            changes["loss_reason"] = [None, self.loss_reason.name]
+        if self.loss_comment:
+            changes["loss_comment"] = [None, self.loss_comment]
+        return changes
+
+
+def stage_entry(
+    *,
+    stage: Stage,
+    values: Mapping[str, Any],
+    loss_reason: LossReason | int | str | None = None,
+    loss_comment: Any = "",
+) -> StageEntry:
+    """THE rule for a deal entering `stage`, whether it is created there (`deal_create`) or
+    moved there (`deal_move_to_stage`) — from a form, the API, automation or an import:
+
+    * every field the stage requires is filled in `values` (built-in and custom fields);
+    * a lost stage takes an active loss reason (required while any is configured) and an
+      optional comment; entering any other stage clears them (and refuses them if given);
+    * `StageEntry.apply` sets status, stage_entered_at and closed_at from the semantic, and
+      `_announce_entry` keeps the won LTV and emits deal.won / deal.lost / deal.reopened.
+
+    A refusal names every missing field at once, the loss reason among them."""
+    reason: LossReason | None = None
+    reason_missing = False
+    comment = ""
+    if stage.semantic == StageSemantic.LOST:
+        if loss_reason in (None, ""):
+            reason_missing = LossReason.objects.filter(is_active=True).exists()
+        else:
+            reason = _resolve_loss_reason(loss_reason)
+        comment = _clean_loss_comment(loss_comment)
+    elif loss_reason not in (None, "") or _clean_loss_comment(loss_comment):
+        # A loss belongs to a lost deal: given for another stage it is refused, not dropped.
+        key = "loss_reason" if loss_reason not in (None, "") else "loss_comment"
+        raise ValidationError({key: _("Только для стадии отказа")})
+    missing = stage_missing_fields(stage, deal_values=values)
+    if missing:
+        raise _required_error(stage, missing, loss_reason_missing=reason_missing)
+    if reason_missing:
+        raise ApplicationError(
+            _("Укажите причину отказа"),
+            code=ErrorCode.LOSS_REASON_REQUIRED,
+            errors={"loss_reason": _("Обязательно для проигранной сделки")},
+        )
+    return StageEntry(stage=stage, loss_reason=reason, loss_comment=comment)
+
+
+def _clean_loss_comment(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise ValidationError({"loss_comment": _("Ожидается текст")})
+    try:
+        return clean_text(raw, max_length=1000)
+    except ValueError as exc:
+        raise ValidationError({"loss_comment": str(exc)}) from None
+
+
+def _record_entry(
+    *,
+    deal: Deal,
+    entry: StageEntry,
+    from_stage: Stage | None,
+    actor: Actor,
+    now: dt.datetime,
+    seconds_in_from: int | None = None,
+) -> None:
+    """The stage history row of an entry (the deal is saved)."""
+    StageChange.objects.create(
+        deal=deal,
+        from_stage=from_stage,
+        to_stage=entry.stage,
+        at=now,
+        by=actor.user,
+        actor_kind=str(actor.kind),
+        seconds_in_from=seconds_in_from,
+    )
+
+
+def _announce_entry(
+    *, deal: Deal, entry: StageEntry, from_stage: Stage | None, actor: Actor
+) -> None:
+    """After the deal's own event (deal.created / deal.stage_changed): a won deal counts in its
+    company's LTV and is announced as won, a lost one as lost, a closed one back in work as
+    reopened."""
+    payload = _event_payload(
+        deal, from_stage=from_stage.pk if from_stage else None, to_stage=entry.stage.pk
+    )
+    if entry.stage.semantic == StageSemantic.WON:
+        track_ltv(deal.company_id, deal.currency, deal.amount)
+        emit(name="deal.won", obj=deal, actor=actor, payload=payload)
+    elif entry.stage.semantic == StageSemantic.LOST:
+        payload["loss_reason"] = entry.loss_reason.pk if entry.loss_reason else None
+        emit(name="deal.lost", obj=deal, actor=actor, payload=payload)
+    elif from_stage is not None and from_stage.is_closed:
+        emit(name="deal.reopened", obj=deal, actor=actor, payload=payload)
 
 
 def _snapshot(deal: Deal) -> dict[str, Any]:
@@ -220,7 +343,7 @@ def _snapshot(deal: Deal) -> dict[str, Any]:
 
 @transaction.atomic
 def deal_create(*, actor: Actor, data: Mapping[str, Any]) -> Deal:
-    c = _clean_deal(data, actor, allowed=DEAL_FIELDS - {"version"})
+    c = _clean_deal(data, actor, allowed=CREATE_DEAL_FIELDS)
     if "title" not in data:
         c.error("title", _("Обязательное поле"))
     if "company" not in data:
@@ -234,7 +357,7 @@ def deal_create(*, actor: Actor, data: Mapping[str, Any]) -> Deal:
     pipeline = None
     if data.get("pipeline") not in (None, ""):
         try:
-            pipeline = Pipeline.objects.filter(pk=int(data["pipeline"]), is_active=True).first()
+            pipeline = Pipeline.objects.filter(pk=to_id(data["pipeline"]), is_active=True).first()
         except (TypeError, ValueError):
             pipeline = None
         if pipeline is None:
@@ -263,41 +386,28 @@ def deal_create(*, actor: Actor, data: Mapping[str, Any]) -> Deal:
             raise ValidationError({"pipeline": _("В воронке нет открытых стадий")})
     now = clock.now()
     contacts = c.cleaned.pop("contacts", [])
-    deal = Deal(
-        pipeline_id=stage.pipeline_id,
+    deal = Deal(custom=custom, opened_at=now, created_by=actor.user, **c.cleaned)
+    entry = stage_entry(
         stage=stage,
-        status=stage.semantic,
-        custom=custom,
-        opened_at=now,
-        stage_entered_at=now,
-        closed_at=now if stage.is_closed else None,
-        created_by=actor.user,
-        **c.cleaned,
+        values=_deal_values(deal, custom, [x.pk for x in contacts]),
+        loss_reason=c.data.get("loss_reason"),
+        loss_comment=c.data.get("loss_comment"),
     )
-    missing = stage_missing_fields(
-        stage, deal_values=_deal_values(deal, custom, [x.pk for x in contacts])
-    )
-    if missing:
-        raise _required_error(stage, missing)
+    entry.apply(deal, now)
     deal.save()
+    files_attach(entity="deal", object_id=deal.pk, actor=actor, before={}, after=custom)
     track_deal_state(deal, +1)
     track_board(None, board_key(deal))
     if contacts:
         deal.contacts.set(contacts)
-    StageChange.objects.create(
-        deal=deal,
-        from_stage=None,
-        to_stage=stage,
-        at=now,
-        by=actor.user,
-        actor_kind=str(actor.kind),
-    )
+    _record_entry(deal=deal, entry=entry, from_stage=None, actor=actor, now=now)
     after = _snapshot(deal)
     after["contacts"] = [x.pk for x in contacts]
-    audit(actor=actor, obj=deal, action="created", changes=diff({}, after))
+    changes = diff({}, after)
+    changes.update(entry.audit_changes())
+    audit(actor=actor, obj=deal, action="created", changes=changes)
     emit(name="deal.created", obj=deal, actor=actor, payload=_event_payload(deal))
-    if deal.status == StageSemantic.WON:
-        _ltv_add(deal.company_id, deal.amount)
+    _announce_entry(deal=deal, entry=entry, from_stage=None, actor=actor)
     return deal
 
 
@@ -319,14 +429,10 @@ def _event_payload(deal: Deal, **extra: Any) -> dict[str, Any]:
         "responsible": deal.responsible_id,
         "company": deal.company_id,
         "amount": deal.amount,
+        "currency": deal.currency,  # an amount never travels without its currency
     }
     payload.update(extra)
     return payload
-
-
-def _ltv_add(company_id: int, amount: Decimal) -> None:
-    if amount:
-        Company.objects.filter(pk=company_id).update(ltv=F("ltv") + amount)
 
 
 @transaction.atomic
@@ -353,6 +459,10 @@ def deal_update(*, deal: Deal, actor: Actor, data: Mapping[str, Any]) -> Deal:
             c.errors.update(exc.errors)
     if deal.stage.is_closed and "amount" in c.cleaned and c.cleaned["amount"] != deal.amount:
         c.error("amount", _("Сумму закрытой сделки изменить нельзя — сначала верните её в работу"))
+    if deal.stage.is_closed and c.cleaned.get("currency", deal.currency) != deal.currency:
+        c.error(
+            "currency", _("Валюту закрытой сделки изменить нельзя — сначала верните её в работу")
+        )
     c.raise_if_errors()
     before = _snapshot(deal)
     board_before = board_key(deal)
@@ -372,11 +482,14 @@ def deal_update(*, deal: Deal, actor: Actor, data: Mapping[str, Any]) -> Deal:
         track_open_deal_for(deal, responsible_id=before["responsible"], sign=-1)
     deal.version = F("version") + 1
     deal.save()
+    files_attach(
+        entity="deal", object_id=deal.pk, actor=actor, before=before["custom"], after=deal.custom
+    )
     deal.refresh_from_db()
     if deal.status == StageSemantic.WON and deal.company_id != before["company"]:
         # A won deal counts in its company's LTV: moving it moves the amount.
-        _ltv_add(before["company"], -deal.amount)
-        _ltv_add(deal.company_id, deal.amount)
+        track_ltv(before["company"], deal.currency, -deal.amount)
+        track_ltv(deal.company_id, deal.currency, deal.amount)
     if reassigned:
         track_deal_state(deal, +1)
     track_board(board_before, board_key(deal))
@@ -404,7 +517,7 @@ def _resolve_loss_reason(raw: Any) -> LossReason:
     if isinstance(raw, LossReason):
         return raw
     try:
-        reason_id = int(raw)
+        reason_id = to_id(raw)
     except (TypeError, ValueError):
         raise ValidationError({"loss_reason": _("Укажите причину отказа")}) from None
     reason = LossReason.objects.filter(pk=reason_id, is_active=True).first()
@@ -436,11 +549,14 @@ def deal_move_to_stage(
         )
     if fields is not None and not isinstance(fields, Mapping):
         raise ValidationError({"fields": _("Ожидается объект {поле: значение}")})
-    fields = dict(fields or {})
+    try:  # the kernel's cleaning of every input string (FieldCleaner does it for the others)
+        fields = dict(clean_input(fields or {}))
+    except ValueError as exc:
+        raise ValidationError({"fields": str(exc)}) from None
     amount = deal.amount
     if "amount" in fields:
         try:
-            amount = _clean_amount(fields.pop("amount"))
+            amount = clean_amount(fields.pop("amount"))
         except ValueError as exc:
             raise ValidationError({"amount": str(exc)}) from None
     if deal.stage.is_closed and target.is_closed and amount != deal.amount:
@@ -450,9 +566,12 @@ def deal_move_to_stage(
     comment = deal.comment
     if "comment" in fields:
         comment_raw = fields.pop("comment")
-        if not isinstance(comment_raw, str) or len(comment_raw) > 10000:
+        if not isinstance(comment_raw, str):
             raise ValidationError({"comment": _("Ожидается текст")})
-        comment = comment_raw.strip()
+        try:
+            comment = clean_text(comment_raw, max_length=10000)
+        except ValueError as exc:
+            raise ValidationError({"comment": str(exc)}) from None
     contacts = None
     if "contacts" in fields:
         try:
@@ -465,78 +584,59 @@ def deal_move_to_stage(
     probe = Deal(amount=amount, comment=comment)
     probe.pk = deal.pk
     values = _deal_values(probe, custom, contact_ids)
-    missing = stage_missing_fields(target, deal_values=values)
-    if missing:
-        raise _required_error(target, missing)
-    reason = None
-    if target.semantic == StageSemantic.LOST:
-        if loss_reason in (None, ""):
-            if LossReason.objects.filter(is_active=True).exists():
-                raise ApplicationError(
-                    _("Укажите причину отказа"),
-                    code=ErrorCode.LOSS_REASON_REQUIRED,
-                    errors={"loss_reason": _("Обязательно для проигранной сделки")},
-                )
-        else:
-            reason = _resolve_loss_reason(loss_reason)
+    changed_stage = target.pk != old_stage.pk
+    entry: StageEntry | None = None
+    if changed_stage:
+        entry = stage_entry(
+            stage=target, values=values, loss_reason=loss_reason, loss_comment=loss_comment
+        )
+    else:  # the same stage: only its required fields are being filled
+        _check_required(target, values)
     if old_stage.semantic == StageSemantic.WON and old_stage.pk != target.pk:
-        _ltv_add(deal.company_id, -deal.amount)
+        track_ltv(deal.company_id, deal.currency, -deal.amount)
     before = _snapshot(deal)
     before["contacts"] = sorted(deal.contacts.values_list("pk", flat=True))
     now = clock.now()
     entered_before = deal.stage_entered_at
     board_before = board_key(deal)
-    changed_stage = target.pk != old_stage.pk
     deal.amount, deal.comment, deal.custom = amount, comment, custom
-    if changed_stage:
+    if entry is not None:
         track_deal_state(deal, -1)
-        deal.stage = target
-        deal.status = target.semantic
-        deal.stage_entered_at = now
-        deal.closed_at = now if target.is_closed else None
-        deal.loss_reason = reason if target.semantic == StageSemantic.LOST else None
-        deal.loss_comment = (
-            loss_comment.strip()[:1000] if target.semantic == StageSemantic.LOST else ""
-        )
+        entry.apply(deal, now)
     deal.version = F("version") + 1
     deal.save()
+    files_attach(
+        entity="deal", object_id=deal.pk, actor=actor, before=before["custom"], after=custom
+    )
     deal.refresh_from_db()
     track_board(board_before, board_key(deal))
     if contacts is not None:
         deal.contacts.set(contacts)
-    if changed_stage:
+    if entry is not None:
         track_deal_state(deal, +1)
-        StageChange.objects.create(
+        _record_entry(
             deal=deal,
+            entry=entry,
             from_stage=old_stage,
-            to_stage=target,
-            at=now,
-            by=actor.user,
-            actor_kind=str(actor.kind),
+            actor=actor,
+            now=now,
             seconds_in_from=int((now - entered_before).total_seconds()),
         )
     after = _snapshot(deal)
     after["contacts"] = contact_ids if contact_ids is not None else before["contacts"]
     changes = diff(before, after)
-    if reason is not None:
-        changes["loss_reason"] = [None, reason.name]
+    if entry is not None:
+        changes.update(entry.audit_changes())
     audit(
         actor=actor,
         obj=deal,
         action="stage_changed" if changed_stage else "updated",
         changes=changes,
     )
-    if changed_stage:
+    if entry is not None:
         payload = _event_payload(deal, from_stage=old_stage.pk, to_stage=target.pk)
         emit(name="deal.stage_changed", obj=deal, actor=actor, payload=payload)
-        if target.semantic == StageSemantic.WON:
-            _ltv_add(deal.company_id, deal.amount)
-            emit(name="deal.won", obj=deal, actor=actor, payload=payload)
-        elif target.semantic == StageSemantic.LOST:
-            payload["loss_reason"] = reason.pk if reason else None
-            emit(name="deal.lost", obj=deal, actor=actor, payload=payload)
-        elif old_stage.is_closed:
-            emit(name="deal.reopened", obj=deal, actor=actor, payload=payload)
+        _announce_entry(deal=deal, entry=entry, from_stage=old_stage, actor=actor)
     return deal
 
 
@@ -550,7 +650,7 @@ def deal_delete(*, deal: Deal, actor: Actor) -> None:
     track_deal_state(deal, -1)
     track_board(board_key(deal), None)
     if deal.status == StageSemantic.WON:
-        _ltv_add(deal.company_id, -deal.amount)
+        track_ltv(deal.company_id, deal.currency, -deal.amount)
     audit(actor=actor, obj=deal, action="deleted", changes=diff(_snapshot(deal), {}))
     emit(name="deal.deleted", obj=deal, actor=actor, payload=_event_payload(deal, title=deal.title))
     deal.delete()
@@ -585,8 +685,8 @@ def _clean_stage(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
             c.cleaned["sla_days"] = None
         else:
             try:
-                days = int(raw)
-                if isinstance(raw, bool) or days < 0 or days > 3650:
+                days = to_int(raw)
+                if days < 0 or days > 3650:
                     raise ValueError
                 c.cleaned["sla_days"] = days
             except (TypeError, ValueError):
@@ -642,6 +742,8 @@ def pipeline_rename(*, pipeline: Pipeline, actor: Actor, name: str) -> Pipeline:
     if not name:
         raise ValidationError({"name": _("Обязательное поле")})
     old = pipeline.name
+    if name == old:
+        return pipeline
     pipeline.name = name
     pipeline.save(update_fields=["name", "updated_at"])
     audit(actor=actor, obj=pipeline, action="updated", changes={"name": [old, name]})
@@ -662,6 +764,9 @@ def stage_create(*, pipeline: Pipeline, actor: Actor, data: Mapping[str, Any]) -
 def stage_update(*, stage: Stage, actor: Actor, data: Mapping[str, Any]) -> Stage:
     cleaned = _clean_stage(data, partial=True)
     before = {k: getattr(stage, k) for k in cleaned}
+    changes = diff(before, cleaned)
+    if not changes:
+        return stage  # an unchanged row of the settings form writes nothing
     if "semantic" in cleaned and cleaned["semantic"] != stage.semantic and stage.deals.exists():
         raise ApplicationError(
             _("На стадии есть сделки — семантику менять нельзя"), code=ErrorCode.IN_USE
@@ -669,9 +774,7 @@ def stage_update(*, stage: Stage, actor: Actor, data: Mapping[str, Any]) -> Stag
     for key, value in cleaned.items():
         setattr(stage, key, value)
     stage.save()
-    changes = diff(before, cleaned)
-    if changes:
-        audit(actor=actor, obj=stage, action="updated", changes=changes)
+    audit(actor=actor, obj=stage, action="updated", changes=changes)
     return stage
 
 
@@ -679,7 +782,7 @@ def stage_update(*, stage: Stage, actor: Actor, data: Mapping[str, Any]) -> Stag
 def stages_reorder(*, pipeline: Pipeline, actor: Actor, order: Sequence[int]) -> None:
     ids = list(pipeline.stages.values_list("pk", flat=True))
     try:
-        order = [int(x) for x in order]
+        order = [to_id(x) for x in order]
     except (TypeError, ValueError):
         raise ValidationError({"order": _("Ожидается список стадий")}) from None
     if sorted(order) != sorted(ids):
@@ -713,6 +816,16 @@ def stage_delete(*, stage: Stage, actor: Actor) -> None:
 CUSTOM_FIELD_INPUT = {"entity", "key", "name", "type", "choices", "sort", "is_active"}
 
 
+def _clean_choices(raw: Any) -> list[str]:
+    """The variants of a list field: texts (no control characters) up to 120, no repeats."""
+    if not isinstance(raw, list) or len(raw) > 500 or any(not isinstance(x, str) for x in raw):
+        raise ValueError(_("Ожидается список вариантов"))
+    choices = [clean_text(x, max_length=120) for x in raw]
+    if not all(choices):
+        raise ValueError(_("Ожидается список вариантов"))
+    return list(dict.fromkeys(choices))
+
+
 @transaction.atomic
 def custom_field_create(*, actor: Actor, data: Mapping[str, Any]) -> CustomField:
     import re
@@ -732,13 +845,13 @@ def custom_field_create(*, actor: Actor, data: Mapping[str, Any]) -> CustomField
         c.error("key", _("Ключ: латинские строчные буквы, цифры и _, с буквы"))
     elif CustomField.objects.filter(entity=entity, key=key).exists():
         c.error("key", _("Поле с таким ключом уже есть"))
-    choices = data.get("choices") or []
-    if not isinstance(choices, list) or any(
-        not isinstance(x, str) or not x.strip() or len(x) > 120 for x in choices
-    ):
-        c.error("choices", _("Ожидается список вариантов"))
-    elif ftype in (CustomFieldType.LIST, CustomFieldType.MULTI) and not choices:
-        c.error("choices", _("Для списка нужны варианты"))
+    choices: list[str] = []
+    try:
+        choices = _clean_choices(c.data.get("choices") or [])
+    except ValueError as exc:
+        c.error("choices", str(exc))
+    if ftype in (CustomFieldType.LIST, CustomFieldType.MULTI) and not choices:
+        c.errors.setdefault("choices", _("Для списка нужны варианты"))
     c.raise_if_errors()
     sort = (CustomField.objects.filter(entity=entity).aggregate(m=Max("sort"))["m"] or 0) + 1
     field = CustomField.objects.create(
@@ -746,7 +859,7 @@ def custom_field_create(*, actor: Actor, data: Mapping[str, Any]) -> CustomField
         key=key,
         name=c.cleaned["name"],
         type=ftype,
-        choices=[x.strip() for x in choices],
+        choices=choices,
         sort=sort,
     )
     audit(
@@ -765,13 +878,7 @@ def custom_field_update(
     c = FieldCleaner(data, {"name", "choices", "sort", "is_active"})
     c.text("name", max_length=120, required=True)
     if "choices" in data:
-        choices = data["choices"]
-        if not isinstance(choices, list) or any(
-            not isinstance(x, str) or not x.strip() for x in choices
-        ):
-            c.error("choices", _("Ожидается список вариантов"))
-        else:
-            c.cleaned["choices"] = [x.strip() for x in choices]
+        c.apply("choices", _clean_choices, allow_blank=False)
     if "is_active" in data:
         c.cleaned["is_active"] = bool(data["is_active"])
     c.raise_if_errors()

@@ -17,27 +17,12 @@ urlpatterns = [
     path("deals/<int:deal_id>/move/", views.deal_move, name="deal-move"),
     path("deals/<int:deal_id>/comment/", views.deal_comment, name="deal-comment"),
     path("deals/<int:deal_id>/delete/", views.deal_delete, name="deal-delete"),
-    path("files/<int:file_id>/", views.file_download, name="file-download"),
+    path("files/<slug:file_token>/", views.file_download, name="file-download"),
     path("settings/pipelines/", views_settings.pipelines, name="settings-pipelines"),
     path(
         "settings/pipelines/<int:pipeline_id>/",
         views_settings.pipeline_edit,
         name="settings-pipeline",
-    ),
-    path(
-        "settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/",
-        views_settings.stage_edit,
-        name="settings-stage",
-    ),
-    path(
-        "settings/pipelines/<int:pipeline_id>/stages/<int:stage_id>/delete/",
-        views_settings.stage_delete,
-        name="settings-stage-delete",
-    ),
-    path(
-        "settings/pipelines/<int:pipeline_id>/reorder/",
-        views_settings.stages_reorder,
-        name="settings-stages-reorder",
     ),
     path("settings/fields/", views_settings.custom_fields, name="settings-fields"),
     path(

@@ -11,8 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,21 +21,22 @@ from voronka.activities.models import TaskStatus
 from voronka.activities.selectors import object_timeline
 from voronka.activities.services import comment_add
 from voronka.activities.task_selectors import deal_marks
-from voronka.contacts.models import Company, Contact
-from voronka.contacts.selectors import companies_visible, contacts_visible
+from voronka.contacts.models import CompanyType, Contact
+from voronka.contacts.selectors import company_name, contacts_visible
 from voronka.deals import selectors, services
 from voronka.deals.forms import custom_from_post, deal_from_post, uploaded_files
 from voronka.deals.models import Deal, LossReason, Stage, StageSemantic
-from voronka.identity.scopes import assignable_users, has_flag, scope_filter
+from voronka.identity.scopes import assignable_users, has_flag
+from voronka.identity.selectors import department_name
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
+from voronka.kernel.currencies import currency_choices
 from voronka.kernel.customfields import definitions
 from voronka.kernel.errors import ApplicationError, ErrorCode, NotFound, ValidationError
-from voronka.kernel.files import file_store
-from voronka.kernel.models import CustomField, CustomFieldEntity, CustomFieldType, StoredFile
-
-CURRENCIES = ["RUB", "USD", "EUR", "KZT", "BYN"]
-COMPANY_CHOICES = 500  # companies offered in a select; the current one is always included
+from voronka.kernel.fields import to_id_or_none
+from voronka.kernel.files import file_for_download, file_response, file_store, files_of_record
+from voronka.kernel.models import CustomField, CustomFieldEntity, CustomFieldType
+from voronka.kernel.money import MoneySums, sum_by_currency
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -60,16 +60,16 @@ def _deal_fields() -> list[CustomField]:
 
 
 def _int_param(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 18 else None
+    return to_id_or_none((raw or "").strip())
 
 
 def _store_uploads(request: HttpRequest, fields: list[CustomField], values: dict[str, Any]) -> None:
-    """Uploaded files of file custom fields → StoredFile ids in `values` (errors name the field)."""
+    """Uploaded files of file custom fields → their tokens in `values` (errors name the field).
+    The service attaches them to the deal (kernel.files.files_attach)."""
     for key, upload in uploaded_files(fields, request.FILES).items():
         values[key] = file_store(
             upload=upload, entity="deal", actor=_actor(request), field=f"custom.{key}"
-        ).pk
+        ).token
 
 
 # --- board --------------------------------------------------------------------------------
@@ -101,7 +101,8 @@ def pipeline_board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     deal_marks(cards, now, stages=[col.stage for col in columns])
     for col in columns:
         col.hidden_count = col.count - len(col.cards)
-        col.hidden_sum = col.total - sum(d.amount for d in col.cards)
+        # Per currency: app.js adds the cards on screen to these after a drag.
+        col.hidden_sums = col.sums - sum_by_currency(col.cards)
     context = {
         "pipeline": pipeline,
         "columns": columns,
@@ -111,7 +112,9 @@ def pipeline_board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
         "query": query,
         "now": now,
         "open_count": sum(c.count for c in columns if c.stage.semantic == StageSemantic.OPEN),
-        "open_sum": sum(c.total for c in columns if c.stage.semantic == StageSemantic.OPEN),
+        "open_sums": sum(
+            (c.sums for c in columns if c.stage.semantic == StageSemantic.OPEN), MoneySums()
+        ),
         "attention": sum(1 for d in cards if d.mark_no_task or d.mark_overdue),
     }
     if _htmx(request):
@@ -166,11 +169,8 @@ def deal_move(request: HttpRequest, deal_id: int) -> HttpResponse:
     except NotFound:
         return _not_found(request)
     stage_raw = request.POST.get("stage", "")
-    target = (
-        Stage.objects.filter(pk=int(stage_raw)).first()
-        if stage_raw.isdigit() and len(stage_raw) < 18
-        else None
-    )
+    stage_id = to_id_or_none(stage_raw)
+    target = Stage.objects.filter(pk=stage_id).first() if stage_id else None
     fields_def = _deal_fields()
     fields = custom_from_post(fields_def, request.POST)
     for key in ("amount", "comment"):
@@ -213,7 +213,8 @@ def _move_error(
         exc.code == ErrorCode.VALIDATION
         and target is not None
         and any(
-            k.startswith("custom.") or k in ("amount", "comment", "contacts", "loss_reason")
+            k.startswith("custom.")
+            or k in ("amount", "comment", "contacts", "loss_reason", "loss_comment")
             for k in exc.errors
         )
     )
@@ -237,6 +238,7 @@ def _move_error(
             "message": exc.message,
             "post": request.POST,
             "values": deal.custom,
+            "files": files_of_record(entity="deal", record=deal),
             "next": request.POST.get("next", ""),
         }
         template = "deals/_move_form.html" if _htmx(request) else "deals/move.html"
@@ -318,6 +320,7 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         "is_first": not cursor,
         "board_pipeline": board_pipeline,
         "sort_links": _sort_links(filters.sort, sort_params.urlencode()),
+        "department_name": department_name(filters.department),
     }
     status = 422 if error else 200
     if _htmx(request) and request.headers.get("HX-Target") == "deal-results":
@@ -347,14 +350,6 @@ def _sort_links(current: str, base: str) -> dict[str, dict[str, str]]:
 # --- card -----------------------------------------------------------------------------------
 
 
-def _company_choices(request: HttpRequest, current: int | None) -> list[Company]:
-    qs = companies_visible(request.user).only("id", "name").order_by("name")
-    choices = list(qs[:COMPANY_CHOICES])
-    if current and all(c.pk != current for c in choices):
-        choices += list(qs.filter(pk=current))
-    return choices
-
-
 def _with(choices: list[Any], current: list[Any]) -> list[Any]:
     """The choices plus the record's current values (which the user may not be able to pick)."""
     have = {c.pk for c in choices}
@@ -382,11 +377,6 @@ def _card_context(request: HttpRequest, deal: Deal, **extra: Any) -> dict[str, A
     tasks = list(
         deal.tasks.select_related("responsible", "deal").order_by("-status", "deadline")[:50]
     )
-    file_ids = [
-        deal.custom.get(f.key)
-        for f in fields
-        if f.type == CustomFieldType.FILE and deal.custom.get(f.key)
-    ]
     deal_marks([deal])
     editing = bool(extra.get("editing"))
     contacts = list(deal.contacts.all().prefetch_related("phones", "emails"))
@@ -407,16 +397,14 @@ def _card_context(request: HttpRequest, deal: Deal, **extra: Any) -> dict[str, A
         )
         if editing
         else [],
-        "companies": _with(_company_choices(request, deal.company_id), [deal.company])
-        if editing
-        else [],
+        "company_types": CompanyType.choices,
         "people": _with(list(assignable_users(request.user, "deal")), [deal.responsible])
         if editing
         else [],
-        "currencies": CURRENCIES,
+        "currencies": currency_choices(deal.currency),
         "tasks": tasks,
         "now": clock.now(),
-        "files": {f.pk: f for f in StoredFile.objects.filter(pk__in=file_ids)} if file_ids else {},
+        "files": files_of_record(entity="deal", record=deal, fields=fields),
         "open_tasks": [t for t in tasks if t.status == TaskStatus.OPEN],
         "can_delete": has_flag(request.user, "can_delete"),
         "days_in_stage": selectors.days_in_stage(deal),
@@ -425,6 +413,14 @@ def _card_context(request: HttpRequest, deal: Deal, **extra: Any) -> dict[str, A
         "editing": editing,
     }
     context.update(extra)
+    # The company picker: the posted choice after a refused save, else the deal's company.
+    post = context["post"]
+    picked = to_id_or_none(post.get("company")) if post else None
+    if picked and picked != deal.company_id:
+        context["company_value"] = picked
+        context["company_label"] = company_name(user=request.user, company_id=picked)
+    else:
+        context["company_value"], context["company_label"] = deal.company_id, deal.company.name
     return context
 
 
@@ -559,6 +555,32 @@ def deal_delete(request: HttpRequest, deal_id: int) -> HttpResponse:
     return redirect("deals:pipeline-board", pipeline_id=deal.pipeline_id)
 
 
+def _create_stage_part(source: QueryDict, pipelines: list[Any]) -> dict[str, Any]:
+    """The new-deal form's stage: the chosen pipeline's stages, the chosen one, and what entering
+    it asks for (deals.services.stage_entry decides; this only shows it in advance)."""
+    pipeline_id = _int_param(source.get("pipeline"))
+    pipeline = next((p for p in pipelines if p.pk == pipeline_id), None)
+    pipeline = pipeline or (pipelines[0] if pipelines else None)
+    stages = list(pipeline.stages.all()) if pipeline else []
+    stage_id = _int_param(source.get("stage"))
+    stage = next((st for st in stages if st.pk == stage_id), None)
+    required = list(stage.required_fields or []) if stage else []
+    need_reason = stage is not None and stage.semantic == StageSemantic.LOST
+    return {
+        "pipeline_id": pipeline.pk if pipeline else None,
+        "stage_groups": [
+            (label, [st for st in stages if st.semantic == value])
+            for value, label in StageSemantic.choices
+            if any(st.semantic == value for st in stages)
+        ],
+        "stage_id": stage.pk if stage else None,
+        "required_keys": required,
+        "required_labels": list(services.required_field_labels(required).values()),
+        "need_reason": need_reason,
+        "reasons": list(LossReason.objects.filter(is_active=True)) if need_reason else [],
+    }
+
+
 @require_http_methods(["GET", "POST"])
 def deal_create(request: HttpRequest) -> HttpResponse:
     pipelines = selectors.pipelines_list()
@@ -573,7 +595,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
         and _htmx(request)
         and request.headers.get("HX-Target") == "deal-contacts"
     ):
-        # The company select changed: offer that company's contacts.
+        # The company picker changed: offer that company's contacts.
         return render(
             request,
             "deals/_contacts_field.html",
@@ -583,28 +605,48 @@ def deal_create(request: HttpRequest) -> HttpResponse:
                 "company_id": company_id,
             },
         )
-    pipeline_id = _int_param(source.get("pipeline"))
+    stage_part = _create_stage_part(source, pipelines)
+    if (
+        request.method == "GET"
+        and _htmx(request)
+        and request.headers.get("HX-Target") == "deal-stage"
+    ):
+        # The pipeline or the stage changed: that pipeline's stages and what the stage asks for.
+        return render(
+            request, "deals/_create_stage.html", {**stage_part, "errors": {}, "post": source}
+        )
     context: dict[str, Any] = {
+        **stage_part,
         "pipelines": pipelines,
         "fields": [f for f in fields if f.type != CustomFieldType.FILE],
         "people": assignable_users(request.user, "deal"),
-        "currencies": CURRENCIES,
-        "companies": _company_choices(request, company_id),
+        "currencies": currency_choices(source.get("currency", "")),
+        # The picker shows the chosen company's name (a type-ahead, not a list of every company).
+        "company_label": company_name(user=request.user, company_id=company_id),
+        "company_types": CompanyType.choices,
         "company_contacts": company_contacts,
-        "selected": {int(x) for x in source.getlist("contacts") if x.isdigit() and len(x) < 18},
+        "selected": {pk for pk in map(to_id_or_none, source.getlist("contacts")) if pk},
         "errors": {},
         "post": source,
-        "pipeline_id": pipeline_id or (pipelines[0].pk if pipelines else None),
+        "values": {},
         "company_id": company_id,
     }
     if request.method == "POST":
         data = deal_from_post(request.POST)
         data["custom"] = custom_from_post(fields, request.POST)
+        context["values"] = data["custom"]  # a refused form keeps what was typed
+        for key in ("loss_reason", "loss_comment"):  # created in a lost stage: as a move there
+            data[key] = request.POST.get(key)
         data = {k: v for k, v in data.items() if v not in ("", None) or k == "custom"}
         try:
             deal = services.deal_create(actor=_actor(request), data=data)
         except ApplicationError as exc:
-            context.update(errors=exc.errors, message=exc.message)
+            # A stage's required custom field is named by its key; its input reads custom.<key>.
+            errors = {
+                **exc.errors,
+                **{f"custom.{f.key}": exc.errors[f.key] for f in fields if f.key in exc.errors},
+            }
+            context.update(errors=errors, message=exc.message)
             return render(request, "deals/create.html", context, status=_status(exc))
         messages.success(request, _("Сделка создана"))
         return redirect("deals:deal-detail", deal_id=deal.pk)
@@ -612,22 +654,11 @@ def deal_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def file_download(request: HttpRequest, file_id: int) -> HttpResponse:
-    """Files are served only to users who can see the record that holds them, always as an
-    attachment (never rendered by the browser)."""
-    stored = StoredFile.objects.filter(pk=file_id).first()
-    if stored is None or stored.entity not in ("deal", "company", "contact"):
-        raise Http404
-    model = {"deal": Deal, "company": Company, "contact": Contact}[stored.entity]
-    keys = CustomField.objects.filter(entity=stored.entity, type=CustomFieldType.FILE).values_list(
-        "key", flat=True
-    )
-    cond = Q(pk__in=[])
-    for key in keys:
-        cond |= Q(**{f"custom__{key}": stored.pk})
-    if not scope_filter(model.objects.all(), request.user, stored.entity).filter(cond).exists():
-        raise Http404
-    response = FileResponse(stored.file.open("rb"), as_attachment=True, filename=stored.name)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    return response
+def file_download(request: HttpRequest, file_token: str) -> HttpResponse:
+    """A file of a custom field, by its random token, to whoever may see its record; always as
+    an attachment, never rendered (kernel.files decides both)."""
+    try:
+        stored = file_for_download(user=request.user, token=file_token)
+    except NotFound:
+        return _not_found(request)
+    return file_response(stored)

@@ -76,10 +76,12 @@ class User(AbstractUser):
 
     @property
     def initials(self) -> str:
-        parts = [p for p in (self.first_name, self.last_name) if p]
-        if parts:
-            return "".join(p[0] for p in parts).upper()
-        return self.username[:2].upper()
+        """What an avatar shows: the start of the first name ("Ив" for Иван Петров), not the
+        initials of first and last name — "ИП" beside companies named "ИП …" read as a sole
+        proprietor. The avatar's colour (per user) and title (full name) tell people apart."""
+        name = (self.first_name or self.last_name or self.username).strip()
+        letters = [ch for ch in name if ch.isalnum()][:2]
+        return "".join(letters).capitalize() or "?"
 
 
 class ApiToken(models.Model):
@@ -112,3 +114,20 @@ class TotpDevice(models.Model):
     @property
     def is_active(self) -> bool:
         return self.confirmed_at is not None
+
+
+class RecoveryCode(models.Model):
+    """A one-time code that stands in for the authenticator when the phone is lost.
+
+    Only `sha256(salt + code)` is stored, with a salt of its own per code; the clear text is
+    shown once, at enrolment or regeneration (identity.totp). A used code keeps its row with
+    `used_at` set and is never accepted again."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    salt = models.CharField(max_length=32)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "used_at"], name="recovery_code_user_idx")]

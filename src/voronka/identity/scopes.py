@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from voronka.identity.models import SCOPE_RANK, SCOPED_ENTITIES, Scope, User
+from voronka.identity.models import SCOPE_RANK, SCOPED_ENTITIES, Department, Scope, User
 
 # A switch for the negative controls of the authorization tests: when True the scope filter
 # is bypassed and those tests must turn red. Never set outside tests.
@@ -123,9 +123,11 @@ def resolve_responsible(user: User | None, entity: str, raw: object) -> User:
     if isinstance(raw, User):
         target: User | None = raw
     else:
+        from voronka.kernel.fields import to_id
+
         try:
-            target_id = int(raw)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
+            target_id = to_id(raw)
+        except ValueError:
             raise ValidationError({"responsible": _("Укажите ответственного")}) from None
         target = User.objects.filter(pk=target_id, is_active=True).first()
     if target is None or not target.is_active:
@@ -142,3 +144,13 @@ def require_flag(user: User, flag: str) -> None:
 
     if not has_flag(user, flag):
         raise ApplicationError(_("Недостаточно прав"), code=ErrorCode.FORBIDDEN)
+
+
+def in_department_q(department_id: int, field: str = "responsible") -> Q:
+    """A filter, not a grant: records whose responsible works in the department or one of its
+    sub-departments (the control screen's department, as the lists' filter). An unknown
+    department matches nothing."""
+    path = Department.objects.filter(pk=department_id).values_list("path", flat=True).first()
+    if path is None:
+        return Q(pk__in=[])
+    return Q(**{f"{field}__department__path__startswith": path})

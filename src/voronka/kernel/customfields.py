@@ -7,15 +7,16 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlparse
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+from voronka.kernel import dates
+from voronka.kernel.currencies import DEFAULT_CURRENCY, clean_amount, clean_currency
 from voronka.kernel.errors import ValidationError
 from voronka.kernel.models import CustomField, CustomFieldType
-from voronka.kernel.normalize import clean_text
+from voronka.kernel.normalize import clean_input, clean_text, normalize_url
 
 MAX_STRING = 1000
 _TRUE = {"1", "true", "yes", "on", "да"}
@@ -51,16 +52,17 @@ def clean_value(field: CustomField, value: Any) -> Any:  # noqa: C901 - a switch
         except (InvalidOperation, ValueError) as exc:
             raise ValueError(_("Ожидается число")) from exc
         return str(number.normalize()) if number != number.to_integral() else str(int(number))
-    if kind == CustomFieldType.MONEY:
-        amount = value.get("amount") if isinstance(value, Mapping) else value
-        currency = value.get("currency", "RUB") if isinstance(value, Mapping) else "RUB"
-        try:
-            number = _decimal(amount).quantize(Decimal("0.01"))
-        except (InvalidOperation, ValueError) as exc:
-            raise ValueError(_("Ожидается сумма")) from exc
-        if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
-            raise ValueError(_("Валюта — три буквы, например RUB"))
-        return {"amount": str(number), "currency": currency.upper()}
+    if kind == CustomFieldType.MONEY:  # the rule of every sum of money: kernel.currencies
+        if isinstance(value, Mapping):
+            if set(value) - {"amount", "currency"}:
+                raise ValueError(_("Ожидается {amount, currency}"))
+            amount, currency = value.get("amount"), value.get("currency", DEFAULT_CURRENCY)
+        else:
+            amount, currency = value, DEFAULT_CURRENCY
+        if is_empty(amount):
+            return None
+        number = clean_amount(amount)
+        return {"amount": str(number), "currency": clean_currency(currency)}
     if kind == CustomFieldType.LIST:
         if not isinstance(value, str) or value not in field.choices:
             raise ValueError(_("Выберите значение из списка"))
@@ -74,13 +76,16 @@ def clean_value(field: CustomField, value: Any) -> Any:  # noqa: C901 - a switch
         return [c for c in field.choices if c in items] or None
     if kind == CustomFieldType.DATE:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value.isoformat()
-        try:
-            parsed = parse_date(str(value))
-        except ValueError:
-            parsed = None
+            parsed: dt.date | None = value
+        else:
+            try:
+                parsed = parse_date(str(value))
+            except ValueError:
+                parsed = None
         if parsed is None:
             raise ValueError(_("Ожидается дата ГГГГ-ММ-ДД"))
+        if not dates.in_calendar(parsed):
+            raise ValueError(str(dates.OUT_OF_CALENDAR))
         return parsed.isoformat()
     if kind == CustomFieldType.DATETIME:
         if isinstance(value, dt.datetime):
@@ -94,10 +99,13 @@ def clean_value(field: CustomField, value: Any) -> Any:  # noqa: C901 - a switch
             raise ValueError(_("Ожидается дата и время"))
         if timezone.is_naive(parsed_dt):
             parsed_dt = timezone.make_aware(parsed_dt)
-        try:
-            return parsed_dt.astimezone(dt.UTC).isoformat()
-        except OverflowError as exc:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
-            raise ValueError(_("Ожидается дата и время")) from exc
+        # Compared before converting: 0001-01-01T00:00+05:00 is before year 1 in UTC.
+        if not dates.FIRST_MOMENT <= parsed_dt <= dates.LAST_MOMENT:
+            raise ValueError(str(dates.OUT_OF_CALENDAR))
+        utc = parsed_dt.astimezone(dt.UTC)
+        if not dates.in_calendar(utc):
+            raise ValueError(str(dates.OUT_OF_CALENDAR))
+        return utc.isoformat()
     if kind == CustomFieldType.BOOLEAN:
         if isinstance(value, bool):
             return value
@@ -107,24 +115,21 @@ def clean_value(field: CustomField, value: Any) -> Any:  # noqa: C901 - a switch
         if lowered in _FALSE:
             return False
         raise ValueError(_("Ожидается да или нет"))
-    if kind == CustomFieldType.LINK:
-        text = clean_text(str(value), max_length=MAX_STRING)
-        parsed_url = urlparse(text)
-        if parsed_url.scheme not in ("http", "https") or not parsed_url.netloc:
+    if kind == CustomFieldType.LINK:  # http(s) only, as a company's website
+        if not isinstance(value, str):
             raise ValueError(_("Ожидается ссылка http(s)://…"))
-        return text
+        return normalize_url(value, max_length=MAX_STRING) or None
     if kind == CustomFieldType.FILE:
-        if isinstance(value, bool):
-            raise ValueError(_("Ожидается файл"))
-        try:
-            file_id = int(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(_("Ожидается файл")) from exc
+        # A file is named by its random token (never its sequential id). Whether this caller may
+        # put it in this record's field is decided when the record is saved: files.files_attach.
+        from voronka.kernel.files import is_file_token
         from voronka.kernel.models import StoredFile
 
-        if not StoredFile.objects.filter(pk=file_id, entity=field.entity).exists():
+        if not is_file_token(value):
+            raise ValueError(_("Ожидается файл"))
+        if not StoredFile.objects.filter(token=value, entity=field.entity).exists():
             raise ValueError(_("Файл не найден"))
-        return file_id
+        return value
     raise ValueError(_("Неизвестный тип поля"))
 
 
@@ -140,6 +145,10 @@ def clean_custom(
         return dict(current or {})
     if not isinstance(values, Mapping):
         raise ValidationError({"custom": _("Ожидается объект {поле: значение}")})
+    try:  # keys and strings without control characters, as every input (kernel.normalize)
+        values = clean_input(values)
+    except ValueError as exc:
+        raise ValidationError({"custom": str(exc)}) from None
     fields = definitions(entity)
     result = dict(current or {})
     errors: dict[str, str] = {}
@@ -151,7 +160,7 @@ def clean_custom(
         try:
             cleaned = clean_value(field, raw)
         except ValueError as exc:
-            errors[f"custom.{key}"] = f"{field.name}: {exc}"
+            errors[f"custom.{key}"] = str(exc)  # the summary names the field by its name
             continue
         if cleaned is None:
             result.pop(key, None)

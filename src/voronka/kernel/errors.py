@@ -16,6 +16,8 @@ class ErrorCode(StrEnum):
     LOSS_REASON_REQUIRED = "loss_reason_required"
     IN_USE = "in_use"
     THROTTLED = "throttled"
+    UNAUTHORIZED = "unauthorized"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
 
 
 _STATUS = {
@@ -28,6 +30,8 @@ _STATUS = {
     ErrorCode.LOSS_REASON_REQUIRED: 422,
     ErrorCode.IN_USE: 409,
     ErrorCode.THROTTLED: 429,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.SECOND_FACTOR_REQUIRED: 403,
 }
 
 
@@ -62,15 +66,20 @@ class ApplicationError(Exception):
 
 class ValidationError(ApplicationError):
     def __init__(self, errors: dict[str, str], message: str | None = None) -> None:
-        from django.utils.translation import gettext as _
+        super().__init__(message or _summary(errors), code=ErrorCode.VALIDATION, errors=errors)
 
-        first = next(iter(errors.items()), ("", ""))
-        super().__init__(
-            message
-            or _("Проверьте поле «%(field)s»: %(error)s") % {"field": first[0], "error": first[1]},
-            code=ErrorCode.VALIDATION,
-            errors=errors,
-        )
+
+def _summary(errors: dict[str, str]) -> str:
+    """«Проверьте поле «Причина переноса»: …» — the field by its label, never by its key."""
+    from django.utils.translation import gettext as _
+
+    from voronka.kernel.labels import field_label
+
+    key, error = next(iter(errors.items()), ("", ""))
+    label = field_label(key)
+    if label is None:
+        return _("Проверьте введённые данные: %(error)s") % {"error": error}
+    return _("Проверьте поле «%(field)s»: %(error)s") % {"field": label, "error": error}
 
 
 class NotFound(ApplicationError):

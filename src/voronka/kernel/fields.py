@@ -8,7 +8,43 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from voronka.kernel.errors import ValidationError
-from voronka.kernel.normalize import clean_text
+from voronka.kernel.normalize import clean_input, clean_text
+
+# The largest value of the id columns (64-bit signed); larger numbers name no record.
+MAX_ID = 2**63 - 1
+
+
+def to_int(raw: Any) -> int:
+    """A whole number from JSON or a form: a JSON integer or ASCII digits (optionally signed).
+    `true`, `1.5`, `1.0`, `"²"`, `"1e3"` are refused (ValueError) — never read as a number."""
+    if isinstance(raw, bool):
+        raise ValueError(_("Ожидается целое число"))
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and 0 < len(raw) <= 20 and raw.isascii():
+        digits = raw[1:] if raw[0] in "+-" else raw
+        if digits.isdigit():
+            return int(raw)
+    raise ValueError(_("Ожидается целое число"))
+
+
+def to_id(raw: Any) -> int:
+    """A record id: `to_int` from 1 to MAX_ID (ValueError otherwise)."""
+    try:
+        value = to_int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_ID:
+        raise ValueError(_("Ожидается номер"))
+    return value
+
+
+def to_id_or_none(raw: Any) -> int | None:
+    """An optional id from a query string: None when absent or not an id."""
+    try:
+        return to_id(raw)
+    except ValueError:
+        return None
 
 
 class FieldCleaner:
@@ -17,6 +53,10 @@ class FieldCleaner:
     def __init__(self, data: Mapping[str, Any], allowed: set[str]) -> None:
         if not isinstance(data, Mapping):
             raise ValidationError({"body": _("Ожидается объект")})
+        try:  # every string and every key without control characters (NUL, bidi): kernel rule
+            data = clean_input(data)
+        except ValueError as exc:
+            raise ValidationError({"body": str(exc)}) from None
         unknown = sorted(set(data) - allowed)
         self.errors: dict[str, str] = {k: _("Поле нельзя изменить") for k in unknown}
         self.data = data

@@ -3,6 +3,8 @@ files, the audit log and the outbox of domain events (written by every service).
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -67,9 +69,21 @@ class CustomField(TimeStampedModel):
         return self.name
 
 
-class StoredFile(models.Model):
-    """An uploaded file; served only through an authorizing view, never from MEDIA_URL."""
+def new_file_token() -> str:
+    """The public id of a stored file: 192 random bits, URL-safe (32 characters)."""
+    return secrets.token_urlsafe(24)
 
+
+class StoredFile(models.Model):
+    """An uploaded file; served only through an authorizing view, never from MEDIA_URL.
+
+    Outside the database a file is named only by its random `token` (URLs, custom-field values,
+    the API), never by its sequential id. It belongs to the record it was uploaded for: until
+    then it is its uploader's alone (`object_id` NULL); the first save that puts it in a file
+    field attaches it for good to that record and field (`entity`, `object_id`, `field_key`).
+    The rule is enforced in one place, kernel/files.py (decision 0009)."""
+
+    token = models.CharField(max_length=64, unique=True, default=new_file_token, editable=False)
     file = models.FileField(upload_to="uploads/%Y/%m/")
     name = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
@@ -77,10 +91,14 @@ class StoredFile(models.Model):
     sha256 = models.CharField(max_length=64)
     entity = models.CharField(max_length=16, choices=CustomFieldEntity.choices)
     object_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    field_key = models.CharField(max_length=50, blank=True, default="")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class AuditEntry(models.Model):

@@ -6,12 +6,18 @@ idempotent: norm(norm(x)) == norm(x) (property-tested).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlparse
 
 import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.ru import inn as stdnum_inn
@@ -24,12 +30,90 @@ _CONTROL = {"Cc", "Cf"}
 
 def clean_text(value: str, *, max_length: int | None = None, field: str = "") -> str:
     """Strip, drop control/bidi characters (keeping newlines and tabs), enforce a length."""
-    cleaned = "".join(
-        ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL
-    ).strip()
+    cleaned = strip_control(value).strip()
     if max_length is not None and len(cleaned) > max_length:
         raise ValueError(_("Не длиннее %(n)s символов") % {"n": max_length})
     return cleaned
+
+
+def strip_control(value: str) -> str:
+    """Drop control and format characters (NUL, bidi overrides, zero-width) but keep newlines
+    and tabs; nothing else changes (no trimming): the cleaning every input string gets."""
+    if value.isprintable():  # the common case: nothing to drop (newlines are not printable)
+        return value
+    return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL)
+
+
+MAX_INPUT_DEPTH = 20
+
+
+def clean_input(value: Any, *, _depth: int = 0) -> Any:
+    """Every string of a request body — values and mapping keys, at any depth — without
+    control characters. Schemas (kernel.schemas.StrictIn) and the services' FieldCleaner run
+    it, so a form and the API store the same text. Other values are returned unchanged."""
+    if isinstance(value, str):
+        return strip_control(value)
+    if _depth >= MAX_INPUT_DEPTH:
+        raise ValueError(_("Слишком глубокая вложенность данных"))
+    if isinstance(value, Mapping):
+        return {
+            (strip_control(k) if isinstance(k, str) else k): clean_input(v, _depth=_depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [clean_input(v, _depth=_depth + 1) for v in value]
+    return value
+
+
+def normalize_url(raw: str, *, max_length: int = 1000) -> str:
+    """A web address: http or https with a host. «voronka.ru/price» gets https://; any other
+    scheme (javascript:, data:, file:, ftp:) is refused."""
+    text = clean_text(str(raw), max_length=max_length)
+    if not text:
+        return ""
+    if "://" not in text and not text.lower().startswith(("javascript:", "data:", "vbscript:")):
+        text = "https://" + text
+    try:
+        parsed = urlparse(text)
+        host = parsed.hostname or ""
+    except ValueError:  # http://[::1
+        host = ""
+    if (
+        not host
+        or parsed.scheme.lower() not in ("http", "https")
+        or parsed.username is not None
+        or any(ch.isspace() for ch in text)
+        or ("." not in host and host != "localhost")
+    ):
+        raise ValueError(_("Ожидается адрес сайта http(s)://…"))
+    if len(text) > max_length:
+        raise ValueError(_("Не длиннее %(n)s символов") % {"n": max_length})
+    return text
+
+
+EARLIEST_BIRTHDAY = dt.date(1900, 1, 1)
+
+
+def normalize_birthday(raw: Any) -> dt.date:
+    """A date of birth: `YYYY-MM-DD` (or a date) from 1900-01-01 up to today (local)."""
+    from voronka.kernel import clock
+
+    value: dt.date | None = None
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        value = raw
+    elif isinstance(raw, str) and len(raw) <= 32:
+        try:
+            value = parse_date(raw.strip())
+        except ValueError:  # well-formed but impossible: 1990-02-30
+            value = None
+    if value is None:
+        raise ValueError(_("Ожидается дата ГГГГ-ММ-ДД"))
+    today = timezone.localtime(clock.now()).date()
+    if value > today:
+        raise ValueError(_("День рождения не может быть в будущем"))
+    if value < EARLIEST_BIRTHDAY:
+        raise ValueError(_("День рождения — не раньше 1900 года"))
+    return value
 
 
 def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:

@@ -4,8 +4,9 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils import translation
 
@@ -69,33 +70,64 @@ class UserLanguageMiddleware:
 
 
 class TwoFactorRequiredMiddleware:
-    """Owner and admin sessions (totp.must_use_2fa) reach nothing but the set-up page until
-    their authenticator is on. Checked once per session (PASSED_KEY), not per request."""
+    """Every channel that authenticates with the session honours the second factor: pages, htmx
+    fragments and polls, file downloads, Django admin, the API and its docs. The rule is
+    `totp.session_second_factor` (one place, also used by the API's session auth); this
+    middleware turns its verdict into the answer of the channel:
 
-    ALLOWED = ("/account/2fa/", "/logout/", "/language/", "/static/", "/api/", "/healthz")
+    - an account that must enrol reaches nothing but the set-up page (JSON 403 on /api/);
+    - a session that has not presented the code of the account's device (the code step not
+      finished, or the device changed since) is logged out (JSON 401 on /api/).
+    Requests to /api/ carrying an Authorization header are the token channel: the API judges
+    the token and never falls back to the session."""
+
+    # Open whatever the session's state: the login and its code step, logout, static files,
+    # the health check. An account that must enrol also reaches the set-up page and the
+    # language switch (nothing else).
+    OPEN = ("/login/", "/logout/", "/static/", "/healthz", "/i18n/", "/favicon.ico")
+    SETUP = "/account/2fa/"
+    ENROL_OPEN = (SETUP, "/language/")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from voronka.identity import totp
-        from voronka.web.views import PASSED_KEY
 
-        user = request.user
-        if (
-            user.is_authenticated
-            and not request.session.get(PASSED_KEY)
-            and not request.path.startswith(self.ALLOWED)
-        ):
-            if totp.must_use_2fa(user) and totp.active_device(user) is None:
-                if request.headers.get("HX-Request"):
-                    # The set-up page's own polling (badges) gets nothing; elsewhere htmx
-                    # navigates to the set-up page.
-                    if "/account/2fa/" in request.headers.get("HX-Current-URL", ""):
-                        return HttpResponse(status=204)
-                    response = HttpResponse(status=401)
-                    response["HX-Redirect"] = "/account/2fa/"
-                    return response
-                return redirect("web:totp-setup")
-            request.session[PASSED_KEY] = True
-        return self.get_response(request)
+        path = request.path
+        api = path.startswith("/api/")
+        if path.startswith(self.OPEN) or (api and "Authorization" in request.headers):
+            return self.get_response(request)
+        if not api and not request.user.is_authenticated:
+            # No user: LoginRequiredMiddleware has let through only public paths (the login
+            # page's language switch during the code step, for one).
+            return self.get_response(request)
+        state = totp.session_second_factor(request)
+        if state in (totp.SessionFactor.OK, totp.SessionFactor.ANONYMOUS):
+            return self.get_response(request)
+        enrol = state == totp.SessionFactor.ENROL
+        if enrol and path.startswith(self.ENROL_OPEN):
+            return self.get_response(request)
+        if api:
+            refusal = totp.SecondFactorRequired(state)
+            return JsonResponse(
+                refusal.as_dict(), status=refusal.status, json_dumps_params={"ensure_ascii": False}
+            )
+        htmx = bool(request.headers.get("HX-Request"))
+        if enrol:
+            if htmx:
+                # The set-up page's own polling (badges) gets nothing; elsewhere htmx
+                # navigates to the set-up page.
+                if self.SETUP in request.headers.get("HX-Current-URL", ""):
+                    return HttpResponse(status=204)
+                response = HttpResponse(status=401)
+                response["HX-Redirect"] = self.SETUP
+                return response
+            return redirect("web:totp-setup")
+        # The session never presented this account's code: it ends here.
+        logout(request)
+        if htmx:
+            response = HttpResponse(status=401)
+            response["HX-Redirect"] = settings.LOGIN_URL_PATH
+            return response
+        return redirect_to_login(request.get_full_path())

@@ -15,9 +15,10 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from voronka.deals.models import Pipeline
+from voronka.deals.selectors import search_everything
 from voronka.identity import totp
 from voronka.identity.models import User
 from voronka.identity.services import user_set_language
@@ -25,11 +26,9 @@ from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ApplicationError, ValidationError
 
-# The session of someone who gave the right password and still owes the second factor.
-PENDING_KEY = "vk_2fa_pending"
-PENDING_SECONDS = 300
-# Set once the session has passed (or does not need) the second factor.
-PASSED_KEY = "vk_2fa_passed"
+# The session keys of the second factor live with its rule (identity.totp).
+PENDING_KEY = totp.PENDING_KEY
+PENDING_SECONDS = totp.PENDING_SECONDS
 
 
 def _adopt_visitor_language(request: HttpRequest, user: User) -> None:
@@ -47,11 +46,11 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         user = form.get_user()
+        # An abandoned code step of an earlier attempt must not follow this login.
+        self.request.session.pop(PENDING_KEY, None)
         if totp.active_device(user) is None:
             _adopt_visitor_language(self.request, user)
-            response = super().form_valid(form)
-            self.request.session[PASSED_KEY] = not totp.must_use_2fa(user)
-            return response
+            return super().form_valid(form)
         # The password was right; nobody is logged in until the code is.
         self.request.session.cycle_key()
         self.request.session[PENDING_KEY] = {
@@ -78,9 +77,12 @@ def login_otp(request: HttpRequest) -> HttpResponse:
         request.session.pop(PENDING_KEY, None)
         return redirect("web:login")
     error, status = "", 200
+    code = request.POST.get("code", "")
     if request.method == "POST":
         try:
-            totp.totp_verify(user=user, code=request.POST.get("code", ""))
+            device, recovery = totp.second_factor_verify(
+                user=user, code=code, actor=Actor.for_user(user, request=request)
+            )
         except ValidationError as exc:
             error, status = exc.errors.get("code", exc.message), 422
         except ApplicationError as exc:
@@ -88,40 +90,74 @@ def login_otp(request: HttpRequest) -> HttpResponse:
         else:
             request.session.pop(PENDING_KEY, None)
             auth_login(request, user, backend=pending["backend"])
+            totp.mark_session_verified(request, device)
             _adopt_visitor_language(request, user)
-            request.session[PASSED_KEY] = True
+            if recovery:
+                messages.warning(
+                    request,
+                    _(
+                        "Вы вошли по коду восстановления, осталось кодов: %(left)s. "
+                        "Если телефон потерян, выключите защиту этим же способом и подключите "
+                        "новое приложение."
+                    )
+                    % {"left": totp.recovery_codes_remaining(user)},
+                )
             return redirect(pending["next"])
-    return render(request, "web/login_otp.html", {"error": error}, status=status)
+    # A refused recovery code keeps its form open.
+    recovery_form = bool(error) and not totp.is_totp_code(code)
+    return render(
+        request,
+        "web/login_otp.html",
+        {"error": error, "recovery_form": recovery_form},
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def totp_setup(request: HttpRequest) -> HttpResponse:
-    """Turn the authenticator on (scan, confirm with a code) or off (with a code)."""
+    """Turn the authenticator on (scan, confirm with a code) or off (with a code or a recovery
+    code); new recovery codes (with a code). Recovery codes are rendered in the answer to the
+    POST that made them — never stored in clear text, not even in the session."""
     user = request.user
     actor = Actor.for_user(user, request=request)
-    error, status = "", 200
+    error, error_action, status = "", "", 200
+    new_codes: list[str] = []
     if request.method == "POST":
         action = request.POST.get("action")
         code = request.POST.get("code", "")
         try:
             if action == "disable":
                 totp.totp_disable(user=user, code=code, actor=actor)
-                request.session[PASSED_KEY] = not totp.must_use_2fa(user)
+                request.session.pop(totp.VERIFIED_KEY, None)
                 messages.success(request, _("Двухфакторная защита выключена"))
+                return redirect("web:totp-setup")
+            if action == "regenerate":
+                new_codes = totp.recovery_codes_regenerate(user=user, code=code, actor=actor)
+                messages.success(
+                    request, _("Новые коды восстановления созданы, старые больше не действуют")
+                )
             else:
-                totp.totp_confirm(user=user, code=code, actor=actor)
-                request.session[PASSED_KEY] = True
+                device, new_codes = totp.totp_confirm(user=user, code=code, actor=actor)
+                totp.mark_session_verified(request, device)
+                if not new_codes:
+                    return redirect("web:totp-setup")
                 messages.success(request, _("Двухфакторная защита включена"))
-            return redirect("web:totp-setup")
         except ValidationError as exc:
             error, status = exc.errors.get("code", exc.message), 422
+            error_action = action or ""
         except ApplicationError as exc:
             error, status = exc.message, 429
+            error_action = action or ""
     device = totp.active_device(user) or totp.totp_begin(user=user)
     context: dict[str, Any] = {
         "device": device,
         "required": totp.must_use_2fa(user),
         "error": error,
+        "error_action": error_action,
+        "recovery_codes": new_codes,
+        "recovery_text": "\n".join(new_codes) + "\n",
+        "recovery_left": totp.recovery_codes_remaining(user) if device.is_active else 0,
+        "recovery_total": totp.RECOVERY_CODE_COUNT,
     }
     if not device.is_active:
         uri = totp.provisioning_uri(device)
@@ -137,6 +173,25 @@ def home(request: HttpRequest) -> HttpResponse:
     if pipeline is None:
         return redirect("deals:deal-list")
     return redirect("deals:pipeline-board", pipeline_id=pipeline.pk)
+
+
+SEARCH_DROPDOWN = 5  # per group in the header's dropdown
+SEARCH_PAGE = 20  # per group on the results page
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """The header search: deals, companies and contacts within the user's scope, grouped. The
+    search box asks for the dropdown partial (htmx); Enter opens the full results page."""
+    q = request.GET.get("q", "")
+    dropdown = request.headers.get("HX-Request") == "true"
+    results = search_everything(
+        user=request.user, q=q, limit=SEARCH_DROPDOWN if dropdown else SEARCH_PAGE
+    )
+    context = {"results": results, "q": results.q}
+    if dropdown:
+        return render(request, "web/_search_results.html", context)
+    return render(request, "web/search.html", context)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -8,12 +8,14 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 
 from voronka.kernel import clock
+from voronka.kernel.money import MAIN_CURRENCY, MoneySums
 
 register = template.Library()
 
-CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "KZT": "₸", "BYN": "Br"}
+CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "CNY": "¥", "KZT": "₸", "BYN": "Br"}
 
 
 @register.filter
@@ -30,6 +32,21 @@ def money(value: Any, currency: str = "RUB") -> str:
         text += f",{cents:02d}"
     sign = "−" if amount < 0 else ""
     return f"{sign}{text}\u00a0{CURRENCY_SIGNS.get(currency or 'RUB', currency or '')}"
+
+
+@register.filter
+def money_sums(sums: Any) -> str:
+    """Sums per currency (kernel.money.MoneySums): «1 250 000 ₽ · 3 000 $», the main currency
+    first, the others in a smaller `money-other` span; nothing at all → «0 ₽». Amounts of
+    different currencies are never added. app.js (recount) writes the same markup."""
+    items = sums.ordered() if isinstance(sums, MoneySums) else MoneySums(sums or {}).ordered()
+    if not items:
+        items = [(MAIN_CURRENCY, Decimal("0"))]
+    (first, amount), rest = items[0], items[1:]
+    html = format_html('<span class="money-main">{}</span>', money(amount, first))
+    for currency, value in rest:
+        html += format_html(' <span class="money-other">· {}</span>', money(value, currency))
+    return format_html('<span class="money-sums">{}</span>', html)
 
 
 @register.filter
@@ -72,12 +89,12 @@ def local_input(value: Any) -> str:
     """An ISO UTC string or datetime → value for <input type=datetime-local>."""
     if not value:
         return ""
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, str):
             value = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return ""
-    return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
+        return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
+    except (ValueError, OverflowError):  # a value stored before the calendar's bounds
+        return ""
 
 
 @register.filter
@@ -85,7 +102,7 @@ def as_datetime(value: Any) -> Any:
     if isinstance(value, str):
         try:
             return timezone.localtime(dt.datetime.fromisoformat(value))
-        except ValueError:
+        except (ValueError, OverflowError):
             return value
     return value
 
@@ -165,7 +182,7 @@ def pretty(value: Any) -> str:
             return timezone.localtime(
                 dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
             ).strftime("%d.%m.%Y %H:%M")
-        except ValueError:
+        except (ValueError, OverflowError):
             return text
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         return f"{text[8:10]}.{text[5:7]}.{text[:4]}"
@@ -283,3 +300,11 @@ FORM_FIELDS = {
 def field(obj: Any, name: str) -> Any:
     """A plain text field of a company/contact for its edit form (whitelisted names only)."""
     return getattr(obj, name, "") if obj is not None and name in FORM_FIELDS else ""
+
+
+@register.filter
+def currency_options(current: Any) -> list[str]:
+    """The currencies a select offers: the common ones plus the value's own (kernel.currencies)."""
+    from voronka.kernel.currencies import currency_choices
+
+    return currency_choices(current if isinstance(current, str) else "")

@@ -9,6 +9,7 @@ import logging
 import threading
 
 from django.db import close_old_connections
+from django_tasks.signals import log_task_started, task_started
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
 from voronka.automation.schedule import schedule_tick
@@ -29,6 +30,12 @@ def _ticker(stop: threading.Event) -> None:
         stop.wait(TICK_SECONDS)
 
 
+def quiet_job_start() -> None:
+    """One log line per job: django-tasks logs a job when it starts and again when it ends
+    (with its outcome); the worker keeps only the second (failures keep their traceback)."""
+    task_started.disconnect(log_task_started)
+
+
 class Command(DbWorkerCommand):
     help = "Run background jobs and the periodic schedule."
 
@@ -37,6 +44,7 @@ class Command(DbWorkerCommand):
         parser.add_argument("--no-schedule", action="store_true", help="Only run queued jobs")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        quiet_job_start()
         stop = threading.Event()
         if not options.pop("no_schedule", False):
             threading.Thread(target=_ticker, args=(stop,), daemon=True, name="schedule").start()

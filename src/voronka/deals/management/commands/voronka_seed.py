@@ -16,8 +16,10 @@ psycopg 3 with the foreign keys of the loaded tables dropped and re-added — re
 validates every row; SQLite: executemany), all in one transaction. So there are NO audit
 entries and NO outbox events for synthetic data, and nothing is sent to automations. At the
 end the maintained counters are recomputed from the rows
-(`activities.counters.task_counters_rebuild()`) and `Company.ltv` is set to the sum of the
-won deals; on PostgreSQL the loaded tables are vacuumed and analysed after the commit.
+(`activities.counters.task_counters_rebuild()`, which also sets the LTV per currency and
+`Company.ltv`, the won deals in the main currency); on PostgreSQL the loaded tables are
+vacuumed and analysed after the commit. A few deals are in USD and EUR (by their id, so the
+random stream is the same as without them): the board's sums are per currency.
 Run it while nobody writes to the database (ids are reserved in blocks; tables are locked).
 
 Deterministic for a given --seed: the same names, amounts, stages and offsets, relative to
@@ -43,6 +45,7 @@ from voronka.activities.counters import task_counters_rebuild
 from voronka.activities.models import Task, TaskDayCounter
 from voronka.contacts.models import Company, CompanyAddress, Contact, ContactEmail, ContactPhone
 from voronka.deals.models import (
+    CompanyLtv,
     Deal,
     DealBoardCounter,
     DealStageDayCounter,
@@ -57,6 +60,7 @@ from voronka.identity.models import Department, User
 from voronka.identity.services import department_create, roles_ensure_defaults
 from voronka.kernel import clock
 from voronka.kernel.models import CustomField
+from voronka.kernel.money import MAIN_CURRENCY
 from voronka.web.management.commands import voronka_demo as demo
 
 UTC = dt.UTC
@@ -79,6 +83,9 @@ PRODUCTS = [
     "Обслуживание кулеров",
 ]
 AMOUNTS = [3500, 5600, 8900, 12400, 18000, 24500, 36000, 52000, 78000, 120000, 185000, 260000]
+# Deals in another currency: every 40th deal id in USD, every 100th in EUR (~3.5 %), with the
+# amount in that currency (≈ the rouble amount / rate).
+FOREIGN = (("EUR", 100, 100), ("USD", 40, 90))  # (currency, every n-th deal id, rate)
 ORG_FORMS = ["ООО", "ООО", "ООО", "АО", "ПАО", "ЗАО"]
 ORG_FIRST = [
     "Альфа",
@@ -680,7 +687,6 @@ class Seeder:
             # Ids of companies, contacts and deals are reserved in blocks (rows refer to them).
             self._reserve_clients(int(count * 0.36) + 64)  # 2.9 deals per company on average
             self.next_deal = writer.reserve_ids(Deal, count)
-            first_company = self.next_company
             done = 0
             last_report = started
             while done < count:
@@ -705,8 +711,7 @@ class Seeder:
             timings["foreign keys"] = time.monotonic() - step
             step = time.monotonic()
             self._analyze()
-            self._update_ltv(first_company, self.next_company)
-            timings["analyze+ltv"] = time.monotonic() - step
+            timings["analyze"] = time.monotonic() - step
             step = time.monotonic()
             task_counters_rebuild()
             timings["counters rebuild"] = time.monotonic() - step
@@ -888,7 +893,8 @@ class Seeder:
         company_created: float,
         contacts: list[int],
     ) -> int:
-        """One deal with its history and tasks; returns its amount when won (the LTV share)."""
+        """One deal with its history and tasks; returns its amount when won in the main
+        currency (its share of `Company.ltv`)."""
         r, now = self.rng.random, self.now
         deal_id = self.next_deal
         self.next_deal += 1
@@ -942,6 +948,11 @@ class Seeder:
         entered = _ts(times[-1])
         status = "open" if final is None else "won" if final == won else "lost"
         amount = AMOUNTS[int(r() * len(AMOUNTS))] * (80 + int(r() * 41)) // 100 // 100 * 100
+        currency = MAIN_CURRENCY
+        for code, every, rate in FOREIGN:
+            if deal_id % every == 0:
+                currency, amount = code, max(10, amount // rate // 10 * 10)
+                break
         loss_reason = loss_comment = None
         if status == "lost" and self.loss_reasons:
             loss_reason = self.loss_reasons[int(r() * len(self.loss_reasons))]
@@ -978,7 +989,7 @@ class Seeder:
                 path[-1],
                 status,
                 amount,
-                "RUB",
+                currency,
                 responsible,
                 company_id,
                 demo.SOURCES[int(r() * len(demo.SOURCES))],
@@ -1001,7 +1012,7 @@ class Seeder:
             )
         )
         self.t["deal_contact"].add((deal_id, contacts[int(r() * len(contacts))]))
-        return amount if status == "won" else 0
+        return amount if status == "won" and currency == MAIN_CURRENCY else 0
 
     def _custom_value(self, cf: CustomField, at: float) -> Any:
         r = self.rng.random
@@ -1103,24 +1114,16 @@ class Seeder:
             for table in self.t.values():
                 cursor.execute(f"ANALYZE {connection.ops.quote_name(table.table)}")
 
-    def _update_ltv(self, first: int, end: int) -> None:
-        """Company.ltv = the sum of its won deals. Already written with the rows; this SQL is the
-        check that touches only companies where the two disagree (none, unless a bug)."""
-        qn = connection.ops.quote_name
-        company, deal = qn(Company._meta.db_table), qn(Deal._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {company} SET ltv = s.total FROM ("
-                f"SELECT company_id, SUM(amount) AS total FROM {deal} "
-                f"WHERE status = 'won' AND company_id >= %s AND company_id < %s GROUP BY company_id"
-                f") AS s WHERE {company}.id = s.company_id AND {company}.ltv <> s.total",
-                [first, end],
-            )
-
     def _vacuum(self) -> None:
         if connection.vendor != "postgresql" or connection.in_atomic_block:
             return  # (inside a caller's transaction, e.g. a test, VACUUM cannot run)
-        counters = (DealBoardCounter, DealStageDayCounter, DealUserCounter, TaskDayCounter)
+        counters = (
+            CompanyLtv,
+            DealBoardCounter,
+            DealStageDayCounter,
+            DealUserCounter,
+            TaskDayCounter,
+        )
         names = {t.table for t in self.t.values()} | {m._meta.db_table for m in counters}
         with connection.cursor() as cursor:
             for name in sorted(names):

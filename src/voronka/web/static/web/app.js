@@ -6,13 +6,38 @@
      answers with the fresh card (200), the required-fields form (422, shown in a modal), or a
      refusal (409 conflict / 4xx) — then the card goes back and the message is shown
    - the deal card's stage bar uses the same move endpoint and modal
-   - settings: stages reorder by drag (the ▲▼ buttons work without JavaScript) */
+   - settings: see web/settings.js (one form for every stage row) */
 (function () {
   "use strict";
   const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
   const lang = document.documentElement.lang === "en" ? "en-US" : "ru-RU";
-  // Amounts as the server writes them (web/templatetags/voronka.py money): 1 500 000 ₽.
-  const money = (n) => `${Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f")}\u00a0₽`;
+  // Amounts as the server writes them (web/templatetags/voronka.py money): 1 500 000,50 ₽;
+  // in whole kopecks/cents, so sums stay exact.
+  const SIGNS = { RUB: "₽", USD: "$", EUR: "€", CNY: "¥", KZT: "₸", BYN: "Br" }; // = CURRENCY_SIGNS
+  const MAIN_CURRENCY = "RUB"; // kernel/money.py
+  const cents = (text) => Math.round(parseFloat(text || "0") * 100) || 0;
+  const money = (value, currency = MAIN_CURRENCY) => {
+    const abs = Math.abs(value);
+    const whole = Math.floor(abs / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f");
+    const kop = abs % 100 ? `,${String(abs % 100).padStart(2, "0")}` : "";
+    return `${value < 0 ? "−" : ""}${whole}${kop}\u00a0${SIGNS[currency] || currency}`;
+  };
+  // Sums per currency, never added together: the markup of the money_sums template filter.
+  function renderSums(el, sums) {
+    const items = Object.entries(sums).filter(([, v]) => v !== 0).sort(([a], [b]) =>
+      (a === MAIN_CURRENCY ? -1 : b === MAIN_CURRENCY ? 1 : a.localeCompare(b)));
+    if (!items.length) items.push([MAIN_CURRENCY, 0]);
+    const box = document.createElement("span");
+    box.className = "money-sums";
+    items.forEach(([currency, value], i) => {
+      const part = document.createElement("span");
+      part.className = i ? "money-other" : "money-main";
+      part.textContent = (i ? "· " : "") + money(value, currency);
+      if (i) box.append(" ");
+      box.append(part);
+    });
+    el.replaceChildren(box);
+  }
   const onReady = (fn) => (document.readyState !== "loading" ? fn() : document.addEventListener("DOMContentLoaded", fn));
 
   document.addEventListener("htmx:configRequest", (e) => {
@@ -157,16 +182,40 @@
   function recount() {
     document.querySelectorAll(".column").forEach((col) => {
       const cards = col.querySelectorAll(".deal-card");
-      let sum = parseFloat(col.dataset.hiddenSum || "0");
-      cards.forEach((c) => { sum += parseFloat(c.dataset.amount || "0"); });
+      const sums = {};
+      let hidden = {};
+      try { hidden = JSON.parse(col.dataset.hiddenSums || "{}"); } catch (err) { hidden = {}; }
+      Object.entries(hidden).forEach(([currency, text]) => { sums[currency] = cents(text); });
+      cards.forEach((c) => {
+        const currency = c.dataset.currency || MAIN_CURRENCY;
+        sums[currency] = (sums[currency] || 0) + cents(c.dataset.amount);
+      });
       const count = col.querySelector("[data-count]");
       if (count) count.textContent = cards.length + parseInt(col.dataset.hidden || "0", 10);
       const total = col.querySelector("[data-sum]");
-      if (total) total.textContent = money(sum);
+      if (total) renderSums(total, sums);
       const empty = col.querySelector(".column-empty");
       if (empty) empty.hidden = cards.length > 0;
     });
   }
+
+  // "Show more" brings cards the column counted as not loaded: take them out of its hidden
+  // count and sums (per currency), or the next recount would count them twice.
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    const target = e.detail.target;
+    const col = target?.classList?.contains("load-more") ? target.closest(".column") : null;
+    if (!col || e.detail.xhr.status !== 200 || e.detail.shouldSwap === false) return;
+    let hidden = {};
+    try { hidden = JSON.parse(col.dataset.hiddenSums || "{}"); } catch (err) { hidden = {}; }
+    let count = parseInt(col.dataset.hidden || "0", 10);
+    parse(String(e.detail.serverResponse || "")).querySelectorAll(".deal-card").forEach((c) => {
+      const currency = c.dataset.currency || MAIN_CURRENCY;
+      hidden[currency] = ((cents(hidden[currency]) - cents(c.dataset.amount)) / 100).toFixed(2);
+      count -= 1;
+    });
+    col.dataset.hiddenSums = JSON.stringify(hidden);
+    col.dataset.hidden = String(Math.max(0, count));
+  });
 
   // --- kanban ----------------------------------------------------------------------------------
   function initBoard(root) {
@@ -220,21 +269,7 @@
     handleMoveResult(result);
   });
 
-  // --- settings: reorder stages by drag --------------------------------------------------------
-  onReady(() => {
-    const list = document.querySelector("[data-reorder-url]");
-    if (!list || !window.Sortable) return;
-    window.Sortable.create(list, {
-      handle: ".grip", draggable: ".stage-row[data-stage]", animation: 150,
-      onEnd: async () => {
-        const body = new FormData();
-        list.querySelectorAll(".stage-row[data-stage]").forEach((row) => body.append("order", row.dataset.stage));
-        const result = await post(list.dataset.reorderUrl, body);
-        if (result.status >= 400 || result.status === 0) toast(offline());
-        window.location.reload();
-      },
-    });
-  });
+  // (settings: the stage order is part of the pipeline's settings form — web/settings.js)
 })();
 
 // Settings → new custom field: the choices box only for list types.
@@ -247,4 +282,106 @@
   document.addEventListener("change", (e) => { if (e.target.matches("[data-choices-toggle]")) sync(e.target); });
   const ready = () => document.querySelectorAll("[data-choices-toggle]").forEach(sync);
   if (document.readyState !== "loading") ready(); else document.addEventListener("DOMContentLoaded", ready);
+})();
+
+// --- navigation drawer (phones and narrow windows; CSS "mobile" block) -------------------------
+// The menu button in the header slides the sidebar in. It closes on a tap outside (the backdrop),
+// on Escape, on its own close button and when a link in it is chosen. While it is open the page
+// behind is inert, focus moves into the drawer, and returns to the menu button when it closes.
+(function () {
+  "use strict";
+  const narrow = window.matchMedia("(max-width: 900px)");
+  const parts = () => ({
+    button: document.querySelector("[data-drawer-toggle]"),
+    drawer: document.getElementById("sidebar"),
+    page: document.querySelector(".shell > .main"),
+  });
+  const isOpen = () => document.body.classList.contains("drawer-open");
+  function setOpen(open, restoreFocus) {
+    const { button, drawer, page } = parts();
+    if (!button || !drawer) return;
+    document.body.classList.toggle("drawer-open", open);
+    button.setAttribute("aria-expanded", String(open));
+    if (page) page.inert = open;
+    if (open) {
+      (drawer.querySelector(".nav-link.is-active") || drawer.querySelector(".nav-link, a, button"))?.focus({ preventScroll: true });
+    } else if (restoreFocus) {
+      button.focus({ preventScroll: true });
+    }
+  }
+  document.addEventListener("click", (e) => {
+    if (e.target.closest("[data-drawer-toggle]")) { setOpen(!isOpen(), true); return; }
+    if (!isOpen()) return;
+    if (e.target.closest("[data-drawer-close]")) { e.preventDefault(); setOpen(false, true); return; }
+    if (e.target.closest("#sidebar a[href]")) setOpen(false, false);
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && isOpen()) { e.preventDefault(); setOpen(false, true); }
+  });
+  // Back to a wide window (or a page restored from the back/forward cache): no drawer state left.
+  narrow.addEventListener("change", () => { if (!narrow.matches && isOpen()) setOpen(false, false); });
+  window.addEventListener("pageshow", () => { if (isOpen()) setOpen(false, false); });
+})();
+
+// --- the deal card's stage bar on a phone: its stages scroll sideways; show the current one -----
+(function () {
+  "use strict";
+  function reveal() {
+    const bar = document.querySelector(".stagebar-open");
+    const current = bar?.querySelector(".stage-step.is-current");
+    if (!bar || !current || bar.scrollWidth <= bar.clientWidth) return;
+    const step = current.closest("form") || current;
+    bar.scrollLeft = step.offsetLeft - bar.offsetLeft - (bar.clientWidth - step.offsetWidth) / 2;
+  }
+  if (document.readyState !== "loading") reveal(); else document.addEventListener("DOMContentLoaded", reveal);
+})();
+
+// --- copy buttons (recovery codes): <button data-copy-text="…" data-copied="label after"> ------
+(function () {
+  "use strict";
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest?.("[data-copy-text]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.dataset.copyText).then(() => {
+      if (button.dataset.copied) button.textContent = button.dataset.copied;
+    });
+  });
+})();
+
+// --- filter panels on a phone: folded behind a "Filters · n" button (the search stays open) -----
+// Without JavaScript, and on wide screens, the panel is simply open.
+(function () {
+  "use strict";
+  const narrow = window.matchMedia("(max-width: 640px)");
+  function active(form) {
+    let n = 0;
+    form.querySelectorAll("select, input:not([type=hidden]):not([type=search])").forEach((el) => {
+      if (el.closest(".filter-q")) return;
+      if (el.type === "checkbox" || el.type === "radio") { if (el.checked) n += 1; } else if (el.value) n += 1;
+    });
+    return n;
+  }
+  function setup(form) {
+    let button = form.querySelector(":scope > .filters-toggle");
+    if (!button) {
+      button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn filters-toggle";
+      button.setAttribute("aria-expanded", "true");
+      if (form.id) button.setAttribute("aria-controls", form.id);
+      const q = form.querySelector(":scope > .filter-q");
+      form.insertBefore(button, q ? q.nextSibling : form.firstChild);
+      button.addEventListener("click", () => show(form, form.classList.contains("is-collapsed")));
+    }
+    const n = active(form);
+    button.textContent = form.dataset.filtersCollapse + (n ? ` · ${n}` : "");
+    show(form, !narrow.matches);
+  }
+  function show(form, open) {
+    form.classList.toggle("is-collapsed", !open);
+    form.querySelector(":scope > .filters-toggle")?.setAttribute("aria-expanded", String(open));
+  }
+  const all = () => document.querySelectorAll("form[data-filters-collapse]").forEach(setup);
+  if (document.readyState !== "loading") all(); else document.addEventListener("DOMContentLoaded", all);
+  narrow.addEventListener("change", all);
 })();

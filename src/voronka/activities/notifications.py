@@ -1,0 +1,87 @@
+"""Notification texts, rendered when they are read, in the reader's language.
+
+A notification stores which message it is and its values (`Notification.params`: the task's
+comment, the deadline as an ISO date-time, the reason…), never only a finished sentence: a text
+built at write time comes out in the language of whoever caused it (an English-speaking manager
+reassigning a task to a Russian-speaking colleague, a worker without a request) and keeps the
+server's time zone. The screens, the API and the e-mail call `notification_text`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from voronka.activities.models import Notification
+
+MESSAGES = {
+    "task_new": gettext_noop("Новая задача: %(comment)s"),
+    "task_reassigned": gettext_noop("Вам передана задача: %(comment)s"),
+    "task_overdue": gettext_noop("Просрочена задача (срок %(when)s): %(comment)s"),
+    "task_overdue_head": gettext_noop("%(user)s просрочил задачу (срок %(when)s): %(comment)s"),
+    "deadline_moved": gettext_noop("Срок задачи перенесён на %(when)s: %(reason)s"),
+}
+# Values that are moments: stored as ISO 8601, shown in the reader's zone.
+MOMENTS = ("when",)
+
+
+def _shown(key: str, value: Any) -> str:
+    if key in MOMENTS and isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if timezone.is_aware(moment):
+            moment = timezone.localtime(moment)
+        return moment.strftime("%d.%m.%Y %H:%M")
+    return str(value)
+
+
+def render_message(message: str, values: dict[str, Any]) -> str:
+    """One of MESSAGES in the active language with `values` filled in."""
+    template = _(MESSAGES[message])
+    return template % {k: _shown(k, v) for k, v in values.items()}
+
+
+def notification_text(notification: Notification) -> str:
+    """The text in the active language; rows written before `params` existed keep their text."""
+    params = notification.params or {}
+    message = params.get("message")
+    if message not in MESSAGES:
+        return notification.text
+    try:
+        return render_message(message, params.get("values") or {})
+    except (KeyError, TypeError, ValueError):
+        return notification.text
+
+
+def text_for(user: Any, message: str, values: dict[str, Any]) -> str:
+    """The stored fallback text: the message in the recipient's language."""
+    with translation.override(getattr(user, "language", "") or settings.LANGUAGE_CODE):
+        return render_message(message, values)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+NOTIFICATIONS_PAGE = 50
+
+
+def notification_list(*, user: Any, limit: int = NOTIFICATIONS_PAGE) -> list[Notification]:
+    """The user's newest notifications with what they are about (the deal's title, else the
+    task's company or contact) and `display_text` in the active language."""
+    items = list(
+        Notification.objects.filter(user=user)
+        .select_related("deal", "task__company", "task__contact")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    for item in items:
+        item.display_text = notification_text(item)
+    return items
+
+
+def unread_count(*, user: Any) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
