@@ -35,6 +35,7 @@
       o.classList.toggle("is-active", on);
       o.setAttribute("aria-selected", String(on));
     });
+    root.dataset.activeId = option?.id || "";
     if (option) {
       input.setAttribute("aria-activedescendant", option.id);
       option.scrollIntoView({ block: "nearest" });
@@ -185,8 +186,14 @@
     const input = target?.id && document.querySelector(`[aria-controls="${target.id}"]`);
     const listRoot = rootOf(input);
     if (listRoot) {
+      // A late answer for the same text must not drop the option the user has already
+      // highlighted with the arrows: keep it when the new list still has it.
+      const kept = listRoot.dataset.activeId && document.getElementById(listRoot.dataset.activeId);
       setActive(listRoot, null);
       setOpen(listRoot, document.activeElement === input);
+      if (kept && listOf(listRoot)?.contains(kept) && listOf(listRoot).classList.contains("is-open")) {
+        setActive(listRoot, kept);
+      }
       return;
     }
   });
