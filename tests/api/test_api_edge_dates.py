@@ -349,7 +349,9 @@ def test_control_without_the_clamp_the_probe_sees_the_500s(
     api: Any, web: Any, records: Any, clamp_off: None
 ) -> None:
     failures = probe(api, web, records)
-    assert any("/api/v1/deals" in f and "opened_from" in f and "500" in f for f in failures)
+    # Which end overflows depends on the engine: SQLite converts 0001-01-01 00:00 MSK to UTC
+    # (year 0), PostgreSQL takes it with its offset; 9999-12-31 + 1 day overflows on both.
+    assert any("/api/v1/deals" in f and "opened_" in f and "500" in f for f in failures)
     assert any("/deals/" in f and "opened_to" in f for f in failures)
     assert any("/tasks/calendar/" in f for f in failures)
-    assert any("/api/v1/tasks" in f and "deadline_" in f for f in failures)
+    assert any("/api/v1/tasks" in f and ("deadline_" in f or "completed_on" in f) for f in failures)

@@ -561,9 +561,19 @@ def test_negative_control_without_kernel_cleaning_a_nul_key_is_stored(
 
     monkeypatch.setattr(fields, "clean_input", lambda data: data)
     monkeypatch.setattr(contact_services, "clean_text", lambda text, **_: text)
-    contact = contact_services.contact_update(
-        contact=records["a1"].contact, actor=as_user(records), data={"messengers": {"tg\x00": "@a"}}
-    )
+    from django.db import DatabaseError, connection, transaction
+
+    try:
+        with transaction.atomic():
+            contact = contact_services.contact_update(
+                contact=records["a1"].contact,
+                actor=as_user(records),
+                data={"messengers": {"tg\x00": "@a"}},
+            )
+    except DatabaseError:
+        # PostgreSQL's jsonb refuses \u0000 itself: without the kernel rule the user gets a 500.
+        assert connection.vendor == "postgresql"
+        return
     assert _control_chars(contact.messengers) == ["\x00"]
 
 
