@@ -408,6 +408,7 @@ def test_bearer_wrong_revoked_or_foreign_scheme_is_401_before_csrf(
         assert response["Content-Type"].startswith("application/json"), label
         assert response.json()["code"] == "unauthorized", label
         assert b"CSRF" not in response.content, label
+        assert response["WWW-Authenticate"].startswith("Bearer"), label  # RFC 6750 §3
 
 
 def test_a_good_token_works_whatever_the_session_state(
@@ -429,6 +430,7 @@ def test_no_credentials_at_all_is_401_not_csrf() -> None:
         "/api/v1/pipelines", {"name": "x"}, content_type="application/json"
     )
     assert response.status_code == 401 and response.json()["code"] == "unauthorized"
+    assert response["WWW-Authenticate"] == 'Bearer realm="voronka"'
 
 
 def test_control_the_library_fall_through_answers_csrf_403(

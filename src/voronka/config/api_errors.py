@@ -150,4 +150,8 @@ class ApiErrorMiddleware:
         refused = read_request(request)
         if refused is not None:
             return refused
-        return as_json(request, self.get_response(request))
+        response = as_json(request, self.get_response(request))
+        if response.status_code == 401 and not response.has_header("WWW-Authenticate"):
+            # RFC 6750 §3: a 401 names the scheme the client should use.
+            response["WWW-Authenticate"] = 'Bearer realm="voronka"'
+        return response
