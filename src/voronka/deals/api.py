@@ -12,7 +12,7 @@ from ninja import Router, Status
 
 from voronka.activities.selectors import object_timeline
 from voronka.deals import selectors, services
-from voronka.deals.models import Deal, LossReason, Pipeline, Stage
+from voronka.deals.models import Deal, Pipeline, Stage
 from voronka.deals.schemas import (
     CustomFieldIn,
     CustomFieldOut,
@@ -80,7 +80,7 @@ def create_pipeline(request: HttpRequest, payload: PipelineIn) -> Status[dict[st
 def list_loss_reasons(request: HttpRequest) -> list[dict[str, Any]]:
     return [
         {"id": r.pk, "name": r.name, "warming_stage": r.warming_stage_id}
-        for r in LossReason.objects.filter(is_active=True)
+        for r in selectors.loss_reasons_active()
     ]
 
 

@@ -60,6 +60,12 @@ class Stage(TimeStampedModel):
         return self.semantic != StageSemantic.OPEN
 
 
+class LossReasonQuerySet(models.QuerySet):
+    def active(self) -> LossReasonQuerySet:
+        """The reasons a user may choose now (retired ones stay on the deals that have them)."""
+        return self.filter(is_active=True)
+
+
 class LossReason(models.Model):
     """Why a deal was lost. Maps to a stage of the warming pipeline (Подогрев) when set."""
 
@@ -69,6 +75,8 @@ class LossReason(models.Model):
         Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     is_active = models.BooleanField(default=True)
+
+    objects = LossReasonQuerySet.as_manager()
 
     class Meta:
         ordering = ["sort", "id"]

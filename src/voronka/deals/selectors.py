@@ -15,7 +15,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from voronka.contacts.selectors import company_search, contact_search
-from voronka.deals.models import Deal, DealBoardCounter, Pipeline, Stage, StageSemantic
+from voronka.deals.models import (
+    Deal,
+    DealBoardCounter,
+    LossReason,
+    Pipeline,
+    Stage,
+    StageSemantic,
+)
 from voronka.identity.models import User
 from voronka.identity.scopes import in_department_q, scope_filter
 from voronka.kernel import dates
@@ -29,6 +36,14 @@ MAX_PAGE = 200
 
 def pipelines_list() -> list[Pipeline]:
     return list(Pipeline.objects.filter(is_active=True).prefetch_related("stages"))
+
+
+def loss_reasons_active() -> list[LossReason]:
+    return list(LossReason.objects.active().select_related("warming_stage"))
+
+
+def stage_get_or_none(stage_id: int | None) -> Stage | None:
+    return Stage.objects.filter(pk=stage_id).first() if stage_id else None
 
 
 def pipeline_get(pipeline_id: int) -> Pipeline:

@@ -260,7 +260,7 @@ def stage_entry(
     comment = ""
     if stage.semantic == StageSemantic.LOST:
         if loss_reason in (None, ""):
-            reason_missing = LossReason.objects.filter(is_active=True).exists()
+            reason_missing = LossReason.objects.active().exists()
         else:
             reason = _resolve_loss_reason(loss_reason)
         comment = _clean_loss_comment(loss_comment)
@@ -520,7 +520,7 @@ def _resolve_loss_reason(raw: Any) -> LossReason:
         reason_id = to_id(raw)
     except (TypeError, ValueError):
         raise ValidationError({"loss_reason": _("Укажите причину отказа")}) from None
-    reason = LossReason.objects.filter(pk=reason_id, is_active=True).first()
+    reason = LossReason.objects.active().filter(pk=reason_id).first()
     if reason is None:
         raise ValidationError({"loss_reason": _("Нет такой причины отказа")})
     return reason

@@ -25,7 +25,7 @@ from voronka.contacts.models import CompanyType, Contact
 from voronka.contacts.selectors import company_name, contacts_visible
 from voronka.deals import selectors, services
 from voronka.deals.forms import custom_from_post, deal_from_post, uploaded_files
-from voronka.deals.models import Deal, LossReason, Stage, StageSemantic
+from voronka.deals.models import Deal, Stage, StageSemantic
 from voronka.identity.scopes import assignable_users, has_flag
 from voronka.identity.selectors import department_name
 from voronka.kernel import clock
@@ -170,7 +170,7 @@ def deal_move(request: HttpRequest, deal_id: int) -> HttpResponse:
         return _not_found(request)
     stage_raw = request.POST.get("stage", "")
     stage_id = to_id_or_none(stage_raw)
-    target = Stage.objects.filter(pk=stage_id).first() if stage_id else None
+    target = selectors.stage_get_or_none(stage_id)
     fields_def = _deal_fields()
     fields = custom_from_post(fields_def, request.POST)
     for key in ("amount", "comment"):
@@ -233,7 +233,7 @@ def _move_error(
             if "contacts" in keys
             else [],
             "need_reason": target.semantic == StageSemantic.LOST,
-            "reasons": LossReason.objects.filter(is_active=True),
+            "reasons": selectors.loss_reasons_active(),
             "errors": exc.errors,
             "message": exc.message,
             "post": request.POST,
@@ -577,7 +577,7 @@ def _create_stage_part(source: QueryDict, pipelines: list[Any]) -> dict[str, Any
         "required_keys": required,
         "required_labels": list(services.required_field_labels(required).values()),
         "need_reason": need_reason,
-        "reasons": list(LossReason.objects.filter(is_active=True)) if need_reason else [],
+        "reasons": selectors.loss_reasons_active() if need_reason else [],
     }
 
 
