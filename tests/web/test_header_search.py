@@ -93,6 +93,8 @@ def test_finds_a_contact_by_name(web: Any, clients: Any, q: str) -> None:
         "9161234567",
         "(916) 123 45 67",
         "916 123-45",  # a part of the number
+        "8 916 123",  # the beginning, typed the Russian way (stored as +7916…)
+        "8916123",
     ],
 )
 def test_finds_a_contact_by_phone_in_any_format(web: Any, clients: Any, q: str) -> None:

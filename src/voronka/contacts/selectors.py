@@ -9,7 +9,7 @@ from voronka.contacts.models import Company, Contact, ContactEmail, ContactPhone
 from voronka.identity.models import User
 from voronka.identity.scopes import scope_filter
 from voronka.kernel.errors import NotFound, ValidationError
-from voronka.kernel.search import SearchTerms, words_q
+from voronka.kernel.search import SearchTerms, phone_part_q, words_q
 
 MAX_PAGE = 200
 
@@ -71,7 +71,7 @@ def company_search_q(terms: SearchTerms) -> Q:
     if terms.phone:
         cond |= Q(phone=terms.phone)
     elif terms.digits:
-        cond |= Q(phone__contains=terms.digits)
+        cond |= phone_part_q("phone", terms)
     if terms.email:
         cond |= Q(email=terms.email)
     elif len(terms.words) == 1 and len(terms.text) >= 3:
@@ -89,7 +89,7 @@ def contact_search_q(terms: SearchTerms) -> Q:
         cond |= Q(pk__in=ContactPhone.objects.filter(number=terms.phone).values("contact_id"))
     elif terms.digits:
         cond |= Q(
-            pk__in=ContactPhone.objects.filter(number__contains=terms.digits).values("contact_id")
+            pk__in=ContactPhone.objects.filter(phone_part_q("number", terms)).values("contact_id")
         )
     if terms.email:
         cond |= Q(pk__in=ContactEmail.objects.filter(address=terms.email).values("contact_id"))

@@ -32,6 +32,8 @@ class SearchTerms:
     text: str = ""
     words: tuple[str, ...] = ()
     digits: str = ""  # the digits of a numeric query (≥ 5), a leading Russian 8 read as 7
+    # A part of a number typed the Russian way ("8 916 12"): its stored form starts with 7.
+    phone_part: str = ""
     phone: str = ""  # E.164 when the query is a whole phone number
     inn: str = ""  # 10 or 12 digits
     email: str = ""  # lower-cased, when the query contains "@"
@@ -48,13 +50,15 @@ class SearchTerms:
         if not text:
             return cls()
         words = tuple(dict.fromkeys(w for w in re.split(r"\s+", text) if w))[:MAX_WORDS]
-        digits = phone = inn = email = ""
+        digits = phone_part = phone = inn = email = ""
         if _PHONE_CHARS.match(text):
             only = re.sub(r"\D", "", text)
             if len(only) >= 5:
-                digits = only
-                if not text.startswith("+") and len(only) == 11 and only[0] == "8":
-                    digits = "7" + only[1:]
+                digits = phone_part = only
+                if not text.lstrip().startswith("+") and only[0] == "8":
+                    phone_part = "7" + only[1:]
+                    if len(only) == 11:
+                        digits = phone_part
             if 10 <= len(only) <= 15:
                 try:
                     phone = normalize_phone(text)
@@ -64,7 +68,24 @@ class SearchTerms:
                 inn = only
         if _WHOLE_EMAIL.match(text):  # a part ("ivan@") is searched as a substring instead
             email = text.lower()
-        return cls(text=text, words=words, digits=digits, phone=phone, inn=inn, email=email)
+        return cls(
+            text=text,
+            words=words,
+            digits=digits,
+            phone_part=phone_part,
+            phone=phone,
+            inn=inn,
+            email=email,
+        )
+
+
+def phone_part_q(field: str, terms: SearchTerms) -> Q:
+    """`field` (an E.164 number) containing the typed digits — as typed, and with a leading
+    Russian 8 read as +7 when the query starts with it."""
+    cond = Q(**{f"{field}__contains": terms.digits})
+    if terms.phone_part and terms.phone_part != terms.digits:
+        cond |= Q(**{f"{field}__startswith": "+" + terms.phone_part})
+    return cond
 
 
 def _case_variants(word: str) -> tuple[str, ...]:
