@@ -56,6 +56,8 @@ bench: setup-dev sysdeps
 lint: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache
+	VORONKA_ENV=test $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) node_modules var

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MEDIAN_TARGET_MS = 50.0
 RATIO_TARGET = 2.0
 THROUGHPUT_TARGET = 0.80
+CARD_API_RATIO_TARGET = 3.0  # issue 8: one deal through the API within 3x of its bare SQL
+BOARD_WIRE_TARGET = 40 * 1024  # issue 8: the board under 40 KB on the wire
 
 
 def git_commit() -> str:
@@ -88,6 +90,8 @@ def main() -> None:
             "median_ms": MEDIAN_TARGET_MS,
             "ratio_to_bare_sql": RATIO_TARGET,
             "api_vs_plain": THROUGHPUT_TARGET,
+            "board_wire_bytes": BOARD_WIRE_TARGET,
+            "card_api_ratio_to_bare_sql": CARD_API_RATIO_TARGET,
         },
     }
 
@@ -119,6 +123,9 @@ def main() -> None:
             if targeted
             else "(no target)"
         )
+        if key.startswith("card-api"):  # issue 8: within 3x of its bare SQL
+            verdicts[key] = {"ratio_ok": ratio <= CARD_API_RATIO_TARGET}
+            mark = f"<={CARD_API_RATIO_TARGET:.0f}x: {verdict(ratio <= CARD_API_RATIO_TARGET)}"
         if targeted:
             verdicts[key] = {
                 "median_ok": median < MEDIAN_TARGET_MS,
@@ -128,6 +135,20 @@ def main() -> None:
             f"{key:<36}{median:>7.1f}ms{r['view']['p95_ms']:>7.1f}ms{r['bare_sql']['median_ms']:>8.1f}ms"
             f"{ratio:>6.1f}x{timings['queries'][key]:>5}{r['view'].get('cpu_median_ms', 0):>7.1f}ms   {mark}"
         )
+    sizes = timings.get("bytes", {})
+    if sizes:
+        print()
+        print(f"{'answer size':<36}{'raw':>11}{'on the wire':>13}   encoding   target")
+        for key, size in sizes.items():
+            mark = ""
+            if key.startswith("board"):
+                ok = size["wire"] < BOARD_WIRE_TARGET
+                verdicts[f"{key} wire"] = {"ok": ok}
+                mark = f"< {BOARD_WIRE_TARGET // 1024} KB: {verdict(ok)}"
+            print(
+                f"{key:<36}{size['raw'] / 1024:>8.1f} KB{size['wire'] / 1024:>10.1f} KB   "
+                f"{size['encoding']:<10} {mark}"
+            )
     print()
     rps = throughput["rps"]
     ratio = throughput["ratio"]

@@ -19,7 +19,9 @@ Pages, for the owner (scope: all) and for a manager (scope: own deals):
              the cursor is the one next_cursor hands out there
   card-api   GET /api/v1/deals/<id>
   card-ui    GET /deals/<id>/
-Also EXPLAIN (ANALYZE, BUFFERS) of the board's aggregate and of the list queries.
+Also EXPLAIN (ANALYZE, BUFFERS) of the board's aggregate and of the list queries, and the
+size of each answer as the page makes it and on the wire with Accept-Encoding: gzip (the timed
+requests ask for no compression, so its cost is not in their times).
 
 Run by scripts/bench.sh; alone: DJANGO_SETTINGS_MODULE=bench.settings PYTHONPATH=. \
 DATABASE_URL=postgres://… .venv/bin/python bench/timings.py
@@ -28,6 +30,7 @@ DATABASE_URL=postgres://… .venv/bin/python bench/timings.py
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -51,11 +54,19 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from voronka.deals.models import Deal, Pipeline  # noqa: E402
-from voronka.deals.selectors import BOARD_CARDS_PER_STAGE, encode_cursor  # noqa: E402
+from voronka.deals.selectors import BOARD_CARDS_PER_STAGE, deal_order  # noqa: E402
 from voronka.identity.models import User  # noqa: E402
 from voronka.identity.services import api_token_create  # noqa: E402
+from voronka.kernel.pagination import encode_cursor as _encode_cursor  # noqa: E402
 
 WARMUP = 5
+
+
+def encode_cursor(last_id: int) -> str:
+    """The list's cursor after the deal `last_id` (newest first), as next_cursor hands it out."""
+    return _encode_cursor(Deal, deal_order("-id"), [last_id])
+
+
 DEEP_OFFSET = 100_000  # page 2001 of 50
 
 
@@ -266,17 +277,31 @@ def bare_card_ui(deal_id: int, manager_id: int | None) -> int:
 # --- measuring -------------------------------------------------------------------------------
 
 
-def request(
-    client: Client, url: str, check: Callable[[Any], None] | None = None
-) -> Callable[[], None]:
-    def run() -> None:
-        response = client.get(url)
-        if response.status_code != 200:
-            raise SystemExit(f"{url}: HTTP {response.status_code} {response.content[:300]!r}")
-        if check:
-            check(response)
+class Request:
+    """One page request (the timed view); `wire_bytes` asks for it as a browser does."""
 
-    return run
+    def __init__(self, client: Client, url: str, check: Callable[[Any], None] | None = None):
+        self.client, self.url, self.check = client, url, check
+
+    def __call__(self) -> None:
+        response = self.client.get(self.url)
+        if response.status_code != 200:
+            raise SystemExit(f"{self.url}: HTTP {response.status_code} {response.content[:300]!r}")
+        if self.check:
+            self.check(response)
+
+    def wire_bytes(self) -> dict[str, Any]:
+        """The body's size as the page makes it and as it travels with Accept-Encoding: gzip
+        (the timed requests send no Accept-Encoding: the compression is not in their times)."""
+        response = self.client.get(self.url, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+        wire = len(response.content)
+        encoding = response.get("Content-Encoding", "")
+        raw = len(gzip.decompress(response.content)) if encoding == "gzip" else wire
+        return {"raw": raw, "wire": wire, "encoding": encoding or "identity"}
+
+
+def request(client: Client, url: str, check: Callable[[Any], None] | None = None) -> Request:
+    return Request(client, url, check)
 
 
 def measure(view: Callable[[], None], bare: Callable[[], Any], iterations: int) -> dict[str, Any]:
@@ -424,7 +449,7 @@ def main() -> None:
     for _ in range(3):
         page = json.loads(api_owner.get(url).content)
         url = f"/api/v1/deals?limit=50&cursor={page['next_cursor']}"
-    expected = encode_cursor([page["items"][-1]["id"], page["items"][-1]["id"]])
+    expected = encode_cursor(page["items"][-1]["id"])
     if page["next_cursor"] != expected:
         raise SystemExit(f"cursor format changed: {page['next_cursor']} != {expected}")
 
@@ -432,7 +457,13 @@ def main() -> None:
         "owner": (owner_deep, owner_offset // 50 + 1),
         "manager": (manager_deep, manager_offset // 50 + 1),
     }
-    results: dict[str, Any] = {"totals": totals, "deal_id": deal_id, "pages": {}, "queries": {}}
+    results: dict[str, Any] = {
+        "totals": totals,
+        "deal_id": deal_id,
+        "pages": {},
+        "queries": {},
+        "bytes": {},
+    }
     n = opts.iterations
     for name, user in (("owner", owner), ("manager", manager)):
         scope_id = manager.pk if name == "manager" else None
@@ -442,7 +473,7 @@ def main() -> None:
         by_token = Caller(token=tokens[name], user_id=user.pk)
         by_session = Caller(session_key=web.session.session_key, user_id=user.pk)
         before_id, page_no = deep[name]
-        cursor = encode_cursor([before_id, before_id])
+        cursor = encode_cursor(before_id)
 
         def bare(caller: Caller, read: Callable[[], Any]) -> Callable[[], Any]:
             def run() -> Any:
@@ -451,7 +482,7 @@ def main() -> None:
 
             return run
 
-        pages: dict[str, tuple[Callable[[], None], Callable[[], Any]]] = {
+        pages: dict[str, tuple[Request, Callable[[], Any]]] = {
             "board": (
                 request(web, f"/pipelines/{pipeline.pk}/board/"),
                 bare(by_session, lambda s=scope_id: bare_board(pipeline.pk, s)),
@@ -477,12 +508,14 @@ def main() -> None:
             key = f"{page_name} [{name}]"
             results["pages"][key] = measure(view, bare, n)
             results["queries"][key] = count_queries(view)
+            size = results["bytes"][key] = view.wire_bytes()
             r = results["pages"][key]
             print(
                 f"  {key:<34} view {r['view']['median_ms']:8.2f} ms (p95 {r['view']['p95_ms']:8.2f})   "
                 f"bare SQL {r['bare_sql']['median_ms']:8.2f} ms (p95 {r['bare_sql']['p95_ms']:8.2f})   "
                 f"x{r['ratio']:.2f}   {results['queries'][key]} queries   "
-                f"(CPU: view {r['view']['cpu_median_ms']:.1f} ms, bare {r['bare_sql']['cpu_median_ms']:.1f} ms)",
+                f"(CPU: view {r['view']['cpu_median_ms']:.1f} ms, bare {r['bare_sql']['cpu_median_ms']:.1f} ms)   "
+                f"{size['raw']:,} B, {size['wire']:,} B on the wire ({size['encoding']})",
                 flush=True,
             )
 

@@ -102,7 +102,7 @@ trap cleanup EXIT
 trap 'echo; echo "bench: interrupted"; exit 130' INT TERM
 
 # The cache is valid for one version of the generator: a changed `voronka seed` seeds again.
-GENERATOR=$(sha256sum "$ROOT/src/voronka/deals/management/commands/voronka_seed.py" | cut -c1-12)
+GENERATOR=$(cat "$ROOT"/src/voronka/demo/{seeder,bulk,vocabulary}.py "$ROOT/src/voronka/demo/management/commands/voronka_seed.py" | sha256sum | cut -c1-12)
 if [ -f "$CLUSTER/seeded" ] && ! grep -q "generator=$GENERATOR" "$CLUSTER/seeded"; then
   echo "== the cached cluster was seeded by another version of voronka seed: seeding again"
   BENCH_FRESH=1

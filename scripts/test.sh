@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test run behind `make test` (the venv and system packages are set up by make):
-#   1. lint: ruff check; missing-migration check (makemigrations --check --dry-run)
+#   1. lint: ruff check; the import contract (lint-imports); mypy; missing-migration check
+#      (makemigrations --check --dry-run)
 #   2. pytest on SQLite, -n 2, everything except the browser tests
 #   3. the same suite on a throwaway PostgreSQL cluster (scripts/pg-throwaway.sh)
 #   4. the browser tests (-m e2e) once, on SQLite, with Debian's Chromium
@@ -93,6 +94,22 @@ if "$BIN/ruff" check "${lint_paths[@]}"; then
   record "ruff check" PASSED $(($(date +%s) - start)) "${lint_paths[*]}"
 else
   record "ruff check" FAILED $(($(date +%s) - start)) "ruff found problems"
+fi
+
+banner "import contract (lint-imports, .importlinter)"
+start=$(date +%s)
+if "$BIN/lint-imports" --no-cache; then
+  record "import contract" PASSED $(($(date +%s) - start)) "layers, interfaces, selectors"
+else
+  record "import contract" FAILED $(($(date +%s) - start)) "an import breaks .importlinter"
+fi
+
+banner "mypy (src/voronka, django-stubs)"
+start=$(date +%s)
+if VORONKA_DATA_DIR="$TMP/migrations-check" "$BIN/mypy" --cache-dir "$TMP/mypy-cache"; then
+  record "mypy" PASSED $(($(date +%s) - start)) "src/voronka"
+else
+  record "mypy" FAILED $(($(date +%s) - start)) "mypy found type errors"
 fi
 
 banner "missing migrations (makemigrations --check --dry-run)"

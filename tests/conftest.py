@@ -38,7 +38,8 @@ Records, fixture ``records`` → ``dict[responsible_key, Records]``: for each of
   head_root, head_a, a1, a2, a11, deact, head_b, b1 a company (with an address), a spare
   company (nothing attached: deletable), a contact (phone + e-mail) of that company, a deal in
   "Продажа/new" and an open task on the company — all created through the services by
-  ``Actor.system()``. Titles carry the key (``"Сделка a1"``) so pages can be checked by text.
+  ``Actor.system()``, then the events dispatched to the consumers (``events_dispatch()``, what
+  ``voronka worker`` does): each responsible has its "new task" notification. Titles carry the key (``"Сделка a1"``) so pages can be checked by text.
 
 Clients
   * ``api(persona_or_key)`` → ``django.test.Client`` with ``Authorization: Bearer <token>``
@@ -298,9 +299,15 @@ def pipeline(db: None) -> PipelineSetup:
 @pytest.fixture
 def records(org: Org, pipeline: PipelineSetup) -> dict[str, Records]:
     """Company, spare company, contact, deal and task per responsible persona. The deactivated
-    manager's records are created while it is briefly active again (owner-deactivated scope)."""
+    manager's records are created while it is briefly active again (owner-deactivated scope).
+    Their events are then handed to the consumers, as the worker would: each task (created by
+    the system) has notified its responsible."""
+    from voronka.kernel.outbox import events_dispatch
+
     with while_active(org.personas["deact"].user):
-        return build_records({k: org.personas[k].user for k in RESPONSIBLE_KEYS}, pipeline)
+        built = build_records({k: org.personas[k].user for k in RESPONSIBLE_KEYS}, pipeline)
+    events_dispatch()
+    return built
 
 
 # --- clients ----------------------------------------------------------------------------------

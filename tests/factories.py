@@ -134,8 +134,9 @@ class PipelineSetup:
 
 
 def build_pipeline() -> PipelineSetup:
+    from voronka.customfields.services import custom_field_create
     from voronka.deals.models import LossReason
-    from voronka.deals.services import custom_field_create, pipeline_create
+    from voronka.deals.services import pipeline_create
     from voronka.kernel.models import StoredFile
 
     actor = system()

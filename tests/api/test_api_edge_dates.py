@@ -50,8 +50,16 @@ OTHER_PAGE_PARAMS = [
     ("/tasks/calendar/", "date", {"view": "week"}),
     ("/tasks/calendar/", "date", {"view": "day"}),
 ]
-# Keyset cursors carry a date-time too.
-CURSOR_PAGES = [("/tasks/list/", "after", "{}|1")]
+# Keyset cursors carry a date-time too: signed cursors (tests/cursors.py) with the edge value,
+# on the HTML list and the API list of tasks (kernel.pagination; the order of task_list).
+CURSOR_PAGES = [("/tasks/list/", "cursor"), ("/api/v1/tasks", "cursor")]
+
+
+def _task_cursor(moment: str) -> str:
+    from cursors import signed_cursor
+    from voronka.activities.models import Task
+
+    return signed_cursor(Task, ("deadline", "id"), [moment, 1])
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -159,16 +167,17 @@ def probe(api: Callable[[str], Any], web: Callable[[str], Any], records: Any) ->
     for url, name, extra in OTHER_PAGE_PARAMS:
         for value in DAY_VALUES:
             check(owner_web, url, {name: value, **extra})
-    for url, name, template in CURSOR_PAGES:
+    for url, name in CURSOR_PAGES:
         for value in MOMENT_VALUES:
-            check(owner_web, url, {name: template.format(value)})
+            client = owner_api if url.startswith("/api/") else owner_web
+            check(client, url, {name: _task_cursor(value)})
     return failures
 
 
 @pytest.fixture
 def date_fields(pipeline: Any) -> dict[str, list[Any]]:
     """Custom fields of type date and datetime on every entity (deals have them already)."""
-    from voronka.deals.services import custom_field_create
+    from voronka.customfields.services import custom_field_create
     from voronka.kernel.actor import Actor
     from voronka.kernel.models import CustomField
 

@@ -246,13 +246,16 @@ def test_html_form_with_true_for_an_id_creates_nothing(web: Any, records: Any) -
 def test_control_services_with_int_take_true_as_one(
     records: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import voronka.deals.services as deal_services
+    from voronka.deals.services import deal, fields, pipelines, stage_entry
 
     def lax(raw: Any) -> int:
         return int(raw)
 
-    monkeypatch.setattr(deal_services, "to_id", lax)
-    monkeypatch.setattr(deal_services, "to_int", lax)
+    # The deal services are a package: each module holds its own reference to the parsers.
+    for module in (deal, fields, pipelines, stage_entry):
+        for name in ("to_id", "to_int"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, lax)
     result = _service_attempts(records, pipeline)
 
     def taken_as_one(outcome: Any) -> bool:

@@ -18,6 +18,7 @@ from authz import oracle
 from authz.harness import quiet_request_logs, record_figures
 from authz.matrix import ACTIVE, PRINCIPALS
 from factories import make_deal, while_active
+from negative_controls import no_scope_filter
 from voronka.deals import selectors
 from voronka.deals.selectors import (
     BOARD_CARDS_PER_STAGE,
@@ -25,7 +26,6 @@ from voronka.deals.selectors import (
     board_column_page,
     pipeline_board,
 )
-from voronka.identity import scopes
 from voronka.identity.models import User
 
 pytestmark = pytest.mark.django_db
@@ -227,11 +227,9 @@ def check_principal(key: str, personas: Any, api: Any, world: dict[str, Any], ta
         tally.compare(f"{key} {path} {params}", got, expected)
 
     # --- selectors behind the list and the board ---------------------------------------------------
-    rows = list(selectors.deal_list(user=user, filters=DealFilter(), limit=200))
+    rows = selectors.deal_list(user=user, filters=DealFilter(), limit=200).items
     tally.compare(f"{key} selectors.deal_list", {d.pk for d in rows}, deals)
-    values, _cursor = selectors.deal_list_values(
-        user=user, filters=DealFilter(q="Сделка"), limit=200
-    )
+    values = selectors.deal_list_values(user=user, filters=DealFilter(q="Сделка"), limit=200).items
     tally.compare(
         f"{key} selectors.deal_list_values q",
         {r["id"] for r in values},
@@ -327,7 +325,7 @@ def test_no_aggregate_leaks(personas: Any, api: Any, world: dict[str, Any]) -> N
 def test_negative_control_scope_filter_off_leaks(
     personas: Any, api: Any, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     tally = run_all(personas, api, world, ["a1", "head_a", "b1"])
     record_figures("AUTHZ-AGGREGATE-LEAK negative control", tally.figures())
     assert tally.leaked > 0 and tally.aggregate_diff > 0
@@ -407,7 +405,7 @@ def test_negative_control_ui_pages_leak_with_the_scope_filter_off(
 ) -> None:
     from voronka.deals.models import Deal
 
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     html = web("a1").get("/deals/").content.decode()
     expected = oracle.visible_ids(personas["a1"].pk, "deal")
     leaked = {d.pk for d in Deal.objects.all() if shown(html, d.title)} - expected

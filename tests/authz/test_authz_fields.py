@@ -18,7 +18,7 @@ from django.db import transaction
 
 from authz.harness import fingerprint, quiet_request_logs, record_figures
 from authz.matrix import ACTIVE, PRINCIPALS
-from voronka.identity import scopes
+from negative_controls import no_scope_filter
 
 pytestmark = pytest.mark.django_db
 
@@ -475,10 +475,10 @@ def test_protected_fields_and_foreign_keys_are_refused(bopla: dict[str, Any]) ->
 def test_negative_control_scope_filter_off_accepts_foreign_keys(
     bopla: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     figures = run_cases(bopla, [c for c in CASES if c.kind == "fk"])
     figures.pop("failures")
-    record_figures("BOPLA negative control (SCOPE_FILTER_DISABLED)", figures)
+    record_figures("BOPLA negative control (no_scope_filter)", figures)
     assert figures["foreign_fks_accepted"] > 0
 
 

@@ -19,7 +19,7 @@ from authz.harness import (
 )
 from authz.matrix import NINJA, PRINCIPALS, all_routes
 from factories import report_figures
-from voronka.identity import scopes
+from negative_controls import no_scope_filter
 
 pytestmark = pytest.mark.django_db
 
@@ -140,9 +140,9 @@ def test_negative_control_scope_filter_off_is_detected(
     matrix_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the scope filter switched off the same matrix must find wrongly-allowed cells."""
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     routes = [r for r in NINJA if r.target in ("deal", "company") and r.action in ("view", "edit")]
-    report = run("AUTHZ-MATRIX negative control (SCOPE_FILTER_DISABLED)", routes, matrix_env)
+    report = run("AUTHZ-MATRIX negative control (no_scope_filter)", routes, matrix_env)
     report_figures(report.summary())
     figures = report.figures()
     record_figures("AUTHZ-MATRIX negative control", figures)

@@ -10,7 +10,7 @@ move, HTML create / edit / move). Each must be a 422 naming the field with nothi
 Downloads go by random token only and follow the scope of the record holding the file (checked
 against the independent SQL oracle); a sequential id is a 404 for everyone.
 
-Negative controls: with ``kernel.files.FILE_OWNERSHIP_DISABLED`` every attack is accepted; with
+Negative controls: with ``negative_controls.no_file_ownership`` every attack is accepted; with
 the scope filter off downloads leak across scopes."""
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from django.db import transaction
 from authz.harness import fingerprint, quiet_request_logs, record_figures
 from authz.matrix import PRINCIPALS
 from authz.oracle import visible_ids
-from voronka.identity import scopes
-from voronka.kernel import files as kernel_files
+from negative_controls import no_file_ownership, no_scope_filter
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +88,7 @@ class Env:
 def env(
     records: Any, pipeline: Any, api: Any, web: Any, personas: Any, settings: Any, tmp_path: Any
 ) -> Env:
-    from voronka.deals.services import custom_field_create
+    from voronka.customfields.services import custom_field_create
     from voronka.kernel.actor import Actor
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
@@ -404,7 +403,7 @@ def guard_off(switch_off: bool) -> Iterator[None]:
     attached with the rule on)."""
     with pytest.MonkeyPatch.context() as patch:
         if switch_off:
-            patch.setattr(kernel_files, "FILE_OWNERSHIP_DISABLED", True)
+            no_file_ownership(patch)
         yield
 
 
@@ -623,7 +622,7 @@ def test_downloads_follow_the_scope_of_the_record(env: Env) -> None:
 def test_negative_control_scope_filter_off_downloads_leak(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     figures = download_table(env)
     figures.pop("failures")
     record_figures("UPLOAD-ABUSE downloads (negative control: scope filter off)", figures)
@@ -748,5 +747,5 @@ def test_every_writer_of_custom_values_applies_the_file_rule() -> None:
                 cleans,
                 len(re.findall(r"\bfiles_attach\(", text)),
             )
-    assert {"deals/services.py", "contacts/services.py"} <= set(writers)
+    assert {"deals/services/deal.py", "contacts/services.py"} <= set(writers)
     assert all(c == a for c, a in writers.values()), writers

@@ -7,7 +7,7 @@ PostgreSQL with DATABASE_URL).
 (b) two clients read the same version and both PATCH: the stale one gets 409.
 (c) PATCH with If-Match.
 (d) racing stage moves from threads: exactly one winner per version.
-Negative controls: deals.services.VERSION_CHECK_DISABLED = True makes a naive RMW lose updates
+Negative controls: patching out `check_version` where the deal services call it makes a naive RMW lose updates
 and lets several racing moves win."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from django.db import OperationalError, connection
 
 from authz.harness import record_figures
 from factories import make_deal, report_figures
+from negative_controls import no_version_check
 from voronka.deals import services
 from voronka.deals.models import Deal
 from voronka.kernel.actor import Actor
@@ -117,7 +118,7 @@ def test_a_concurrent_read_modify_write_loses_nothing(counter_deal: Deal, record
 def test_a_negative_control_without_the_version_check_updates_are_lost(
     counter_deal: Deal, records: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "VERSION_CHECK_DISABLED", True)
+    no_version_check(monkeypatch)
     stats: Counter = Counter()
     actor = Actor.for_user(records["a1"].user)
 
@@ -159,7 +160,7 @@ def test_d_racing_stage_moves_have_exactly_one_winner_per_version(
 def test_d_negative_control_without_the_version_check_several_moves_win(
     transactional_db: None, records: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "VERSION_CHECK_DISABLED", True)
+    no_version_check(monkeypatch)
     figures = race_moves(records, pipeline, rounds=3)
     record_figures("LOST-UPDATE (d) negative control", figures)
     assert figures["rounds_with_several_winners"] > 0

@@ -157,7 +157,7 @@ def test_seed_300_deals_is_consistent(seeded: dict[str, Any]) -> None:
     for deal_id, n_open in Deal.objects.values_list("id", "open_tasks"):
         assert n_open == counts.get(deal_id, 0)
     # -- is deterministic
-    from voronka.deals.management.commands.voronka_seed import Seeder
+    from voronka.demo.seeder import Seeder
 
     def first_rows(seed: int) -> list[tuple[Any, ...]]:
         seeder = Seeder(seed=seed, tasks_per_deal=3, now=NOW, out=lambda _text: None)

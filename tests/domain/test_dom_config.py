@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from factories import make_deal
+from voronka.customfields import services as customfield_services
 from voronka.deals import services
 from voronka.deals.models import Pipeline, Stage
 from voronka.kernel.actor import Actor
@@ -213,12 +214,14 @@ def test_pipeline_rename_is_audited(pipeline: Any, nothing_written: Any) -> None
 def test_custom_field_definitions_are_validated(
     pipeline: Any, nothing_written: Any, data: dict[str, Any], field: str
 ) -> None:
-    error = refused(lambda: services.custom_field_create(actor=SYSTEM, data=data), nothing_written)
+    error = refused(
+        lambda: customfield_services.custom_field_create(actor=SYSTEM, data=data), nothing_written
+    )
     assert field in error.errors
 
 
 def test_custom_field_create_and_update(pipeline: Any) -> None:
-    field = services.custom_field_create(
+    field = customfield_services.custom_field_create(
         actor=SYSTEM,
         data={
             "entity": "company",
@@ -230,10 +233,10 @@ def test_custom_field_create_and_update(pipeline: Any) -> None:
     )
     assert field.choices == ["A", "B"] and field.entity == "company"
     # The same key may exist for another entity.
-    services.custom_field_create(
+    customfield_services.custom_field_create(
         actor=SYSTEM, data={"entity": "contact", "key": "tier", "name": "Уровень", "type": "string"}
     )
-    services.custom_field_update(
+    customfield_services.custom_field_update(
         field=field, actor=SYSTEM, data={"choices": ["A", "B", "C"], "is_active": False}
     )
     field.refresh_from_db()

@@ -84,7 +84,8 @@ def test_company_create_normalizes_requisites_and_writes_audit_and_event(persona
     assert (
         event.name == "company.created"
         and event.actor_user_id == a1.pk
-        and event.processed_at is None
+        and event.payload == {"name": company.name}
+        and event.depth == 0
     )
 
 
@@ -407,7 +408,7 @@ def test_a_failure_after_writing_rolls_back_row_audit_and_event(
     """Audit row and outbox event are in the service's transaction: if the event write fails
     after the row and the audit entry were written, none of the three survive."""
 
-    def broken_emit(**kwargs: Any) -> None:
+    def broken_emit(*args: Any, **kwargs: Any) -> None:
         assert AuditEntry.objects.filter(object_id=kwargs["obj"].pk).exists()  # written already
         raise RuntimeError("outbox unavailable")
 

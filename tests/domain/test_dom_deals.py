@@ -605,14 +605,17 @@ def test_delete_refused_while_open_tasks_exist(records: Any, nothing_written: An
 
 
 def _failing_emit_on(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = services.emit
+    """emit() of the event `name` fails (wherever in the services it is emitted from)."""
+    from voronka.kernel import events
 
-    def emit(**kwargs: Any) -> Any:
-        if kwargs["name"] == name:
+    real = events.validated_payload
+
+    def validated_payload(event: Any, payload: Any) -> Any:
+        if event.name == name:
             raise RuntimeError(f"outbox refused {name}")
-        return real(**kwargs)
+        return real(event, payload)
 
-    monkeypatch.setattr(services, "emit", emit)
+    monkeypatch.setattr(events, "validated_payload", validated_payload)
 
 
 @pytest.mark.parametrize("event", ["deal.created"])

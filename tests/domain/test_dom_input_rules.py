@@ -29,21 +29,29 @@ from django.db import models
 from django.utils import translation
 
 from factories import make_deal
+from voronka.activities import inputs as activity_inputs
 from voronka.activities import tasks_services
+from voronka.contacts import inputs as contact_inputs
 from voronka.contacts import services as contact_services
 from voronka.contacts.models import Company
+from voronka.customfields import inputs as customfield_inputs
+from voronka.customfields import services as customfield_services
+from voronka.deals import inputs as deal_inputs
 from voronka.deals import services
 from voronka.deals.models import Deal
+from voronka.deals.services import deal as deal_module
+from voronka.deals.services import fields as deal_fields
 from voronka.kernel import clock, currencies, customfields, labels
 from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ApplicationError, ErrorCode, ValidationError
+from voronka.kernel.inputs import EntityInput
 from voronka.kernel.models import AuditEntry, DomainEvent
 from voronka.kernel.normalize import normalize_url
 
 pytestmark = pytest.mark.django_db
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-SRC = Path(services.__file__).resolve().parents[1]
+SRC = Path(contact_services.__file__).resolve().parents[1]
 
 
 def as_user(records: Any, key: str = "a1") -> Actor:
@@ -228,7 +236,7 @@ def test_negative_control_without_the_entry_rule_a_deal_is_created_lost_without_
     def unchecked(*, stage: Any, values: Any, **_: Any) -> services.StageEntry:
         return services.StageEntry(stage=stage)
 
-    monkeypatch.setattr(services, "stage_entry", unchecked)
+    monkeypatch.setattr(deal_module, "stage_entry", unchecked)  # where deal_create reads it
     deal = services.deal_create(
         actor=as_user(records), data=deal_data(records, stage=pipeline.stages["lost"].pk)
     )
@@ -293,7 +301,7 @@ def test_currency_codes_are_case_insensitive_and_any_active_code_is_taken(
 def test_negative_control_the_old_three_letters_rule_takes_xyz(
     records: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "clean_currency", lambda raw: str(raw).upper())
+    monkeypatch.setattr(deal_fields, "clean_currency", lambda raw: str(raw).upper())
     deal = services.deal_create(actor=as_user(records), data=deal_data(records, currency="XYZ"))
     assert deal.currency == "XYZ"
 
@@ -319,8 +327,8 @@ def test_every_sum_of_money_obeys_one_rule(
 
 
 def test_money_is_one_function() -> None:
-    assert customfields.clean_amount is currencies.clean_amount is services.clean_amount
-    assert customfields.clean_currency is currencies.clean_currency is services.clean_currency
+    assert customfields.clean_amount is currencies.clean_amount is deal_fields.clean_amount
+    assert customfields.clean_currency is currencies.clean_currency is deal_fields.clean_currency
 
 
 def test_negative_control_a_money_field_without_the_rule_takes_a_negative(
@@ -527,7 +535,7 @@ def test_no_string_or_key_keeps_a_control_character(records: Any, pipeline: Any)
     )
     _stored_strings_are_clean(moved)
     assert moved.custom["f_string"] == "после" and moved.loss_comment == "Дорого"
-    field = services.custom_field_create(
+    field = customfield_services.custom_field_create(
         actor=Actor.system(),
         data={
             "entity": "deal",
@@ -652,6 +660,9 @@ def test_custom_and_nested_keys_are_named_by_their_labels(pipeline: Any) -> None
     assert "zz_internal" not in ValidationError({"zz_internal": "x"}).message
 
 
+ITEM_DECLARATIONS = {"address", "contact_item", "custom_value"}
+
+
 def _keys_named_by_the_code() -> set[str]:
     """Every input key a service, selector or API of the project can name in an error: the
     literal keys of errors in the source, the whitelists of the services and every field of
@@ -674,10 +685,13 @@ def _keys_named_by_the_code() -> set[str]:
         text = path.read_text(encoding="utf-8")
         for pattern in patterns:
             keys.update(re.findall(pattern, text))
-    for name in ("DEAL_FIELDS", "CREATE_DEAL_FIELDS", "STAGE_FIELDS", "CUSTOM_FIELD_INPUT"):
-        keys.update(getattr(services, name))
-    keys.update(contact_services.COMPANY_FIELDS | contact_services.CONTACT_FIELDS)
-    keys.update(tasks_services.TASK_INPUT | tasks_services.TASK_PATCH)
+    # Every declared input field (the one declaration per entity: <app>/inputs.py).
+    for module in (deal_inputs, contact_inputs, activity_inputs, customfield_inputs):
+        for spec in vars(module).values():
+            # Items of a list or a value (an address, a phone, a custom value) are named by
+            # their list's key ("addresses", "phones", "custom.<key>").
+            if isinstance(spec, EntityInput) and spec.name not in ITEM_DECLARATIONS:
+                keys.update(spec.fields)
     pending = list(StrictIn.__subclasses__())
     while pending:
         schema = pending.pop()

@@ -7,6 +7,7 @@ the LTV without the currency are caught."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -22,7 +23,6 @@ from factories import make_deal
 from voronka.activities.counters import counters_snapshot, task_counters_rebuild
 from voronka.contacts.models import Company
 from voronka.deals import selectors, services
-from voronka.deals.counters import BoardKey
 from voronka.deals.models import CompanyLtv, Deal, DealBoardCounter
 from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ApplicationError, ValidationError
@@ -366,10 +366,13 @@ def test_negative_control_cells_keyed_without_currency_are_caught(
 ) -> None:
     """The old key (stage, responsible): a dollar deal lands in the rouble cell. The recount
     by currency sees it."""
-    monkeypatch.setattr(
-        services,
-        "board_key",
-        lambda deal: BoardKey(deal.stage_id, deal.responsible_id, MAIN_CURRENCY, D(deal.amount)),
+    from voronka.deals import counters
+
+    real = counters.MAINTAINED["board"]
+    monkeypatch.setitem(
+        counters.MAINTAINED,
+        "board",
+        lambda state: real(dataclasses.replace(state, currency=MAIN_CURRENCY)),
     )
     _run_fixed_sequence(pipeline, personas, records)
     assert "cells" in money_problems()
@@ -384,11 +387,11 @@ def test_negative_control_ltv_without_currency_is_caught(
     """Adding every won amount to the main currency (the old `Company.ltv`) is caught."""
     from voronka.deals import counters
 
-    real = counters.track_ltv
-    monkeypatch.setattr(
-        services,
-        "track_ltv",
-        lambda company_id, currency, amount: real(company_id, MAIN_CURRENCY, amount),
+    real = counters.MAINTAINED["ltv"]
+    monkeypatch.setitem(
+        counters.MAINTAINED,
+        "ltv",
+        lambda state: real(dataclasses.replace(state, currency=MAIN_CURRENCY)),
     )
     _run_fixed_sequence(pipeline, personas, records)
     assert {"ltv", "company.ltv"} <= set(money_problems())

@@ -96,6 +96,7 @@ def test_task_badge_changes_after_an_overdue_task_appears_elsewhere(
     page: Any, manager: Any, records: Any, api: Any
 ) -> None:
     from voronka.kernel import clock
+    from voronka.kernel.outbox import events_dispatch
 
     login(page, manager.username, PASSWORD)
     page.goto(f"{page.base}/tasks/")
@@ -119,6 +120,7 @@ def test_task_badge_changes_after_an_overdue_task_appears_elsewhere(
         },
     )
     assert response.status_code == 201, response.content
+    events_dispatch()  # what `voronka worker` does: the notifications consumer notifies a1
     created = time.monotonic()
 
     red = page.locator('[data-badge-slot="tasks"] .badge--red')

@@ -488,7 +488,8 @@ from voronka.identity.models import User
 from voronka.kernel.actor import Actor
 from voronka.contacts.services import company_create, contact_create
 from django.core.files.uploadedfile import SimpleUploadedFile
-from voronka.deals.services import custom_field_create, deal_create, deal_update, pipeline_create
+from voronka.customfields.services import custom_field_create
+from voronka.deals.services import deal_create, deal_update, pipeline_create
 from voronka.kernel.files import file_store
 from voronka.activities.tasks_services import task_create
 from voronka.activities.services import comment_add

@@ -4,8 +4,9 @@ django-axes as configured in settings (docs/decisions/0005-login-throttling.md).
 (a) 50 bad passwords for one user while rotating X-Forwarded-For: lockout at the configured N
     per username+IP, X-Forwarded-For ignored (no trusted proxy);
 (b) one password sprayed over 100 users from one IP: stopped by the per-IP limit;
-(c) enumeration: 200 logins each for an existing and an unknown user — same status, same body,
-    median time ratio within 0.8–1.25;
+(c) enumeration: 6 logins each for an existing and an unknown user — same status, same body,
+    the same hash work (one argon2 run at the same cost); the median times are printed as a
+    measurement, not asserted;
 (d) the session id rotates on login, logout kills the session server-side, the session lifetime
     (SESSION_COOKIE_AGE) is enforced — checked on a fake clock;
 (e) TOTP for owner/admin: a password alone does not log an enrolled user in, a replayed code
@@ -24,6 +25,7 @@ import re
 import statistics
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import import_module
 from typing import Any
 from unittest import mock
@@ -33,7 +35,7 @@ import pytest
 from axes.handlers.proxy import AxesProxyHandler
 from axes.models import AccessAttempt
 from django.conf import global_settings, settings
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import Argon2PasswordHasher, make_password
 from django.contrib.auth.password_validation import CommonPasswordValidator, validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
@@ -42,6 +44,7 @@ from django.urls import reverse
 from django.utils import timezone
 from platform_support import figures
 
+from negative_controls import no_replay_check
 from voronka.config import settings as product
 from voronka.identity import totp
 from voronka.identity.models import Role, TotpDevice, User
@@ -215,20 +218,56 @@ def normalized(body: bytes, username: str) -> str:
     return _NOISE.sub(r'\1="…"', body.decode().replace(username, "<username>"))
 
 
-def enumeration_round(client: Client, rounds: int) -> dict[str, object]:
+@contextmanager
+def hash_work() -> Iterator[list[tuple[str, dict[str, int]]]]:
+    """Every password-hash computation the login does: ("encode" | "verify", argon2 cost
+    parameters). Both cost one argon2 run with those parameters, so the same list for an
+    existing and an unknown user means the same work (a check that does not depend on timing)."""
+    work: list[tuple[str, dict[str, int]]] = []
+    encode, verify = Argon2PasswordHasher.encode, Argon2PasswordHasher.verify
+
+    def cost(hasher: Argon2PasswordHasher, encoded: str | None = None) -> dict[str, int]:
+        if encoded is None:
+            keys = ("time_cost", "memory_cost", "parallelism")
+            return {k: getattr(hasher, k) for k in keys}
+        params = hasher.decode(encoded)
+        return {k: params[k] for k in ("time_cost", "memory_cost", "parallelism")}
+
+    def counted_encode(self: Argon2PasswordHasher, password: str, salt: str) -> str:
+        work.append(("encode", cost(self)))
+        return encode(self, password, salt)
+
+    def counted_verify(self: Argon2PasswordHasher, password: str, encoded: str) -> bool:
+        work.append(("verify", cost(self, encoded)))
+        return verify(self, password, encoded)
+
+    with (
+        mock.patch.object(Argon2PasswordHasher, "encode", counted_encode),
+        mock.patch.object(Argon2PasswordHasher, "verify", counted_verify),
+    ):
+        yield work
+
+
+def enumeration_round(client: Client, rounds: int) -> dict[str, Any]:
+    """`rounds` wrong logins each for an existing and an unknown user: statuses, bodies, the
+    hash work of each login, and (a measurement, not asserted) the median times."""
     make_user("existing01")  # same length as the unknown name below
-    times: dict[str, list[float]] = {"existing01": [], "missing001": []}
-    statuses: dict[str, set[int]] = {"existing01": set(), "missing001": set()}
-    bodies: dict[str, set[str]] = {"existing01": set(), "missing001": set()}
+    names = ("existing01", "missing001")
+    times: dict[str, list[float]] = {n: [] for n in names}
+    statuses: dict[str, set[int]] = {n: set() for n in names}
+    bodies: dict[str, set[str]] = {n: set() for n in names}
+    work: dict[str, set[tuple[tuple[tuple[str, int], ...], ...]]] = {n: set() for n in names}
     for i in range(rounds):
-        order = ["existing01", "missing001"] if i % 2 == 0 else ["missing001", "existing01"]
+        order = names if i % 2 == 0 else names[::-1]
         for name in order:
             AccessAttempt.objects.all().delete()  # measure the password path, not the lockout
-            started = time.perf_counter()
-            response = login(client, name, f"not-the-password-{i}")
-            times[name].append(time.perf_counter() - started)
+            with hash_work() as done:
+                started = time.perf_counter()
+                response = login(client, name, f"not-the-password-{i}")
+                times[name].append(time.perf_counter() - started)
             statuses[name].add(response.status_code)
             bodies[name].add(normalized(response.content, name))
+            work[name].add(tuple(tuple(sorted(cost.items())) for _, cost in done))
     med_existing = statistics.median(times["existing01"])
     med_unknown = statistics.median(times["missing001"])
     return {
@@ -236,6 +275,7 @@ def enumeration_round(client: Client, rounds: int) -> dict[str, object]:
         "statuses": {k: sorted(v) for k, v in statuses.items()},
         "body_variants": {k: len(v) for k, v in bodies.items()},
         "bodies_equal": bodies["existing01"] == bodies["missing001"],
+        "hash_work": {k: sorted(v) for k, v in work.items()},
         "median_ms_existing": round(med_existing * 1000, 1),
         "median_ms_unknown": round(med_unknown * 1000, 1),
         "time_ratio": round(med_existing / med_unknown, 3),
@@ -243,18 +283,25 @@ def enumeration_round(client: Client, rounds: int) -> dict[str, object]:
 
 
 def test_c_no_user_enumeration(client: Client) -> None:
-    result = enumeration_round(client, 200)
-    figures("7c AUTHN-ABUSE enumeration (200 logins each)", **result)
+    """Same status, same page and the same hash work (one argon2 run at the product's cost) for
+    an existing and an unknown user. The times are printed as a measurement, not asserted:
+    tests do not assert on time."""
+    result = enumeration_round(client, 6)
+    figures("7c AUTHN-ABUSE enumeration (6 logins each)", **result)
     assert result["statuses"] == {"existing01": [200], "missing001": [200]}
     assert result["bodies_equal"], "the answer differs for an existing and an unknown user"
-    assert 0.8 <= result["time_ratio"] <= 1.25
+    work = result["hash_work"]
+    assert work["existing01"] == work["missing001"], work
+    assert len(work["existing01"]) == 1 and len(work["existing01"][0]) == 1, work  # one run
 
 
 def test_c_control_skipping_the_hash_for_unknown_users_is_detected(client: Client) -> None:
-    # A backend that does not hash for unknown users answers them much faster.
+    # A backend that does not hash for unknown users does less work for them (and answers them
+    # faster): the same check must see it.
     with mock.patch.object(User, "set_password", lambda self, raw: None):
-        result = enumeration_round(client, 15)
-    assert not 0.8 <= result["time_ratio"] <= 1.25, result
+        result = enumeration_round(client, 3)
+    assert result["hash_work"]["existing01"] != result["hash_work"]["missing001"], result
+    assert result["hash_work"]["missing001"] == [()], result
 
 
 # --- (d) sessions -------------------------------------------------------------------------------------
@@ -420,7 +467,7 @@ def test_e_control_replay_guard_off_accepts_a_replay(
 ) -> None:
     """Negative control: with the replay check switched off the replay test's measurement
     reports the replay."""
-    monkeypatch.setattr(totp, "REPLAY_CHECK_DISABLED", True)
+    no_replay_check(monkeypatch)
     user = make_user("boss")
     secret = enrol(user)
     now = timezone.now()

@@ -13,7 +13,7 @@ States probed, each through every channel (`CHANNELS`):
 - after the code step: accepted everywhere.
 The rule is one function (identity.totp.session_second_factor) used by the middleware and the
 API's session auth: the API refuses on its own without the middleware. Negative control: with
-`totp.SECOND_FACTOR_CHECK_DISABLED` the same probe finds the bypass on every channel.
+`negative_controls.no_second_factor` the same probe finds the bypass on every channel.
 
 Bearer tokens (item 7): a request with an Authorization header is judged by the token alone —
 wrong, revoked or non-Bearer credentials answer JSON 401 before any CSRF check, even with a
@@ -37,6 +37,7 @@ from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 from platform_support import figures
 
+from negative_controls import no_second_factor
 from voronka.config.api import BearerAuth, SecondFactorSessionAuth
 from voronka.identity import totp
 from voronka.identity.models import ApiToken, TotpDevice
@@ -344,7 +345,7 @@ def test_control_with_the_check_off_every_channel_is_a_bypass(
     owner_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Negative control: the switch turns the rule off, and the probe reports every channel."""
-    monkeypatch.setattr(totp, "SECOND_FACTOR_CHECK_DISABLED", True)
+    no_second_factor(monkeypatch)
     owner, values = owner_env["owner"], owner_env["values"]
     client = password_login(owner.username)
     client.get("/account/2fa/")

@@ -4,7 +4,7 @@ authenticator's code, counted by the same lock as wrong TOTP codes, replaced (wi
 TOTP code) by "create new codes", every use and replacement audited. A user who lost the phone
 signs in with one and switches the factor off with another.
 
-Negative controls: `totp.REPLAY_CHECK_DISABLED` lets a spent code in again (single use), a
+Negative controls: `negative_controls.no_replay_check` lets a spent code in again (single use), a
 lock limit out of reach lets the right code in after ten wrong ones (lockout), a planted clear
 code is found by the database scan (hashing).
 """
@@ -23,6 +23,7 @@ from django.test import Client
 from django.utils import timezone
 from platform_support import figures
 
+from negative_controls import no_replay_check
 from voronka.identity import totp
 from voronka.identity.models import RecoveryCode, TotpDevice, User
 from voronka.kernel import clock
@@ -164,7 +165,7 @@ def test_control_with_the_replay_check_off_a_spent_code_works_again(
 ) -> None:
     _, _, codes, _ = enrol_through_the_page(owner)
     assert code_step(password_step(), codes[0]).status_code == 302
-    monkeypatch.setattr(totp, "REPLAY_CHECK_DISABLED", True)
+    no_replay_check(monkeypatch)
     again = password_step()
     assert code_step(again, codes[0]).status_code == 302 and signed_in(again)
 

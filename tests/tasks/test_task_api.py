@@ -33,6 +33,7 @@ from voronka.deals.models import Deal
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ValidationError
+from voronka.kernel.outbox import events_dispatch
 
 pytestmark = pytest.mark.django_db
 
@@ -585,6 +586,7 @@ def test_head_reschedules_a_managers_task_and_the_manager_is_notified(
         {"deadline": later(120).isoformat(), "reason": "Клиент перенёс встречу"},
     )
     assert response.status_code == 200, response.content
+    events_dispatch()  # what the worker does (the notifications consumer)
     mine = api("a1").get_json("/api/v1/me/notifications").json()
     moved = [n for n in mine if n["kind"] == NotificationKind.DEADLINE_MOVED]
     assert (
@@ -600,6 +602,7 @@ def test_head_reschedules_a_managers_task_and_the_manager_is_notified(
     api("a1").post_json(
         f"{TASKS}/{task.pk}/reschedule", {"deadline": later(130).isoformat(), "reason": "Сам"}
     )
+    events_dispatch()
     assert Notification.objects.filter(kind=NotificationKind.DEADLINE_MOVED).count() == 1
 
 
@@ -609,6 +612,7 @@ def test_head_reassigns_a_managers_task(api: Any, records: Any, personas: Any) -
     response = api("head_a").patch_json(f"{TASKS}/{task.pk}", {"responsible": a2.pk, "version": 1})
     assert response.status_code == 200, response.content
     assert response.json()["responsible"] == a2.pk
+    events_dispatch()
     assigned = Notification.objects.filter(user=a2, kind=NotificationKind.TASK_ASSIGNED, task=task)
     assert assigned.count() == 1
     # The task left a1's scope: a1 no longer sees it, a2 does.
@@ -641,6 +645,7 @@ def test_head_acts_through_the_task_screens(web: Any, records: Any, personas: An
     assert response.status_code == 302
     task.refresh_from_db()
     assert task.responsible_id == personas["a1"].pk and task.version == v0 + 2
+    events_dispatch()
     kinds = set(Notification.objects.filter(task=task).values_list("user__username", "kind"))
     assert ("a11", NotificationKind.DEADLINE_MOVED) in kinds and (
         "a1",

@@ -11,7 +11,7 @@ Row 2 (AUTHZ-AGGREGATE-LEAK, tasks): for each principal the oracle's visible tas
 values are compared with /api/v1/tasks (every page, with filters), /api/v1/me/counters, the
 calendar/my-day selectors and the control table.
 
-Negative controls: identity.scopes.SCOPE_FILTER_DISABLED = True must turn both red."""
+Negative controls: negative_controls.no_scope_filter must turn both red."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ import pytest
 from django.db import transaction
 
 from factories import table_counts
+from negative_controls import no_scope_filter
 from tasks import oracle
 from tasks.support import NOW, World, record_figures
 from voronka.activities.task_selectors import calendar_tasks, control_table, counters_for
-from voronka.identity import scopes
 from voronka.kernel import clock
 
 pytestmark = pytest.mark.django_db
@@ -169,7 +169,7 @@ def test_negative_control_matrix_goes_red_without_the_scope_filter(
     records: Any, personas: Any, users: Any, api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The oracle's expectations are taken with the guard on; then the guard is switched off.
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     m = run_matrix(records, personas, users, api, ["a1", "b1", "head_b"])
     record_figures("AUTHZ-MATRIX (tasks) negative control", m.figures())
     assert len(m.wrongly_allowed) > 0  # the matrix detects the hole
@@ -330,7 +330,7 @@ def test_negative_control_aggregates_leak_without_the_scope_filter(
 ) -> None:
     """With the filter off the lists and badges of a manager include other people's tasks —
     the comparison with the oracle (which never reads the switch) must see it."""
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     leaks = check_aggregates(world, personas, api)
     record_figures("AUTHZ-AGGREGATE-LEAK (tasks, counters) negative control", leaks.figures())
     assert leaks.leaked > 0

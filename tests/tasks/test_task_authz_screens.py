@@ -14,7 +14,7 @@ the login page. Expected outcomes: the independent SQL oracle (tasks/oracle.py).
 in a savepoint that is rolled back. Row 2 on the screens: the live badge (/counters/, JSON and
 HTML), the task list page and "my day" against the oracle.
 
-Negative controls: identity.scopes.SCOPE_FILTER_DISABLED = True turns both red."""
+Negative controls: negative_controls.no_scope_filter turns both red."""
 
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ import pytest
 from django.db import connection, transaction
 
 from factories import table_counts
+from negative_controls import no_scope_filter
 from tasks import oracle
 from tasks.support import NOW, record_figures
 from voronka.activities.models import Task
-from voronka.identity import scopes
 from voronka.kernel import clock
 
 pytestmark = pytest.mark.django_db
@@ -242,7 +242,7 @@ def test_row1_task_screens_matrix(owner_tasks: dict[str, Task], personas: Any, w
 def test_row1_task_screens_negative_control(
     owner_tasks: dict[str, Task], personas: Any, web: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     tally = run_matrix(web, personas, owner_tasks, ["a1", "head_b"])
     record_figures("AUTHZ-MATRIX (tasks, screens) negative control", tally.figures())
     leaked = {cell.split(" ")[1] for cell in tally.wrongly_allowed}
@@ -369,7 +369,7 @@ def test_row2_screens_equal_the_oracle(personas: Any, web: Any) -> None:
 def test_row2_screens_negative_control(
     personas: Any, web: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     leaks = check_screens(web, personas)
     record_figures(
         "AUTHZ-AGGREGATE-LEAK (tasks, screens) negative control",

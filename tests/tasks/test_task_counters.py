@@ -525,39 +525,31 @@ def test_deleting_a_contact_or_company_with_open_tasks_keeps_the_counters(
         assert maintained_vs_recounted() == {}
 
 
-def test_negative_control_deal_services_that_skip_the_board_cells_are_caught(
-    world: World, users: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The kanban's column count and sum come from DealBoardCounter: a deal service that stops
-    maintaining it makes the maintained cells differ from the recount."""
-    from voronka.deals import services
+# What each counter kept by `deals.counters.deal_state_changed` shows as in counters_snapshot().
+DROPPED_COUNTER_SHOWS_IN = {
+    "board": {"deal_board"},
+    "open_deals": {"deal_days", "deal_users"},
+    "ltv": {"company_ltv", "company_ltv_main"},
+}
 
+
+@pytest.mark.parametrize("counter", sorted(DROPPED_COUNTER_SHOWS_IN))
+def test_negative_control_bookkeeping_that_drops_a_counter_is_caught(
+    world: World, users: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch, counter: str
+) -> None:
+    """Every deal write and every task opened or closed on a deal goes through
+    `deal_state_changed`; with one of its counters dropped, random deal and task operations
+    leave that counter differing from its recount (so the random-sequence tests above would
+    see it)."""
+    from voronka.deals import counters
+
+    assert set(counters.MAINTAINED) == set(DROPPED_COUNTER_SHOWS_IN)  # a new one needs its row
     assert maintained_vs_recounted() == {}
-    monkeypatch.setattr(services, "track_board", lambda before, after: None)
+    monkeypatch.delitem(counters.MAINTAINED, counter)
     runner = OpRunner(users, pipeline, NOW)
     rng = random.Random(11)
-    for _ in range(20):
-        runner.run(
-            rng.choice(["deal_create", "deal_move", "deal_amount", "deal_reassign"]),
-            rng.randrange(2**32),
-        )
+    ops = ["deal_create", "deal_move", "deal_amount", "deal_reassign", "deal_company"]
+    for _ in range(40):
+        runner.run(rng.choice([*ops, "task_create", "task_complete"]), rng.randrange(2**32))
     differences = maintained_vs_recounted()
-    assert "deal_board" in differences, (differences, runner.outcomes)
-
-
-def test_negative_control_deal_services_that_skip_the_ltv_are_caught(
-    world: World, users: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A company's LTV per currency (and `Company.ltv`, its main currency) come from the deal
-    services: one that stops maintaining them makes the maintained LTV differ from the
-    recount."""
-    from voronka.deals import services
-
-    assert maintained_vs_recounted() == {}
-    monkeypatch.setattr(services, "track_ltv", lambda company_id, currency, amount: None)
-    runner = OpRunner(users, pipeline, NOW)
-    rng = random.Random(5)
-    for _ in range(30):
-        runner.run(rng.choice(["deal_create", "deal_move", "deal_company"]), rng.randrange(2**32))
-    differences = maintained_vs_recounted()
-    assert "company_ltv" in differences, (differences, runner.outcomes)
+    assert set(differences) == DROPPED_COUNTER_SHOWS_IN[counter], (differences, runner.outcomes)

@@ -7,7 +7,7 @@ through activities.tasks_services.task_reschedule. Per version exactly one write
 others get Conflict; no "database is locked"; the history has exactly one row per success; the
 final version is 1 + successes. Also the API: two clients with the same version → 200 then 409.
 
-Negative control: tasks_services.VERSION_CHECK_DISABLED = True lets the stale writers through
+Negative control: patching out `check_version` where the services call it lets the stale writers through
 (several winners per version), and the test's own check sees it."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from factories import make_company
+from negative_controls import no_version_check
 from tasks.support import record_figures
 from voronka.activities import tasks_services
 from voronka.activities.models import Task, TaskDeadlineChange
@@ -147,7 +148,7 @@ def test_concurrent_reschedules_one_winner_per_version(race_task: Task, personas
 def test_negative_control_without_the_version_check_stale_writers_win(
     race_task: Task, personas: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks_services, "VERSION_CHECK_DISABLED", True)
+    no_version_check(monkeypatch)
     result = race(race_task.pk, personas)
     figures = summarize(result, race_task.pk)
     record_figures("LOST-UPDATE (task reschedule race) negative control", figures)

@@ -245,7 +245,7 @@ def test_overdue_emails_arrive_once_through_the_worker_and_smtp(
 
     # The test claims the current period of the schedule (and the claim holds against a second
     # tick); then a second sweep is enqueued by hand: the sweep runs twice.
-    assert schedule_tick() == ["overdue_tasks_sweep"]
+    assert "overdue_tasks_sweep" in schedule_tick()
     assert schedule_tick() == []
     sweep_overdue_tasks.enqueue()
 

@@ -266,7 +266,11 @@ def test_control_board_cards_as_bare_models_is_caught(
     deals, and the same measurement shows it."""
     from voronka.deals import selectors
 
-    monkeypatch.setattr(selectors, "board_cards", lambda qs, people=None: list(qs))
+    def bare_models(base: Any, stage_ids: list[int], people: Any) -> dict[int, list[Any]]:
+        newest = selectors._newest_in_stage
+        return {sid: list(newest(base.filter(stage_id=sid))[:25]) for sid in stage_ids}
+
+    monkeypatch.setattr(selectors, "_columns_cards", bare_models)
     owner = personas["owner"].user
     company = make_company(responsible=owner, name="ООО Контроль")
     make_deal(responsible=owner, company=company, title="C0", stage=pipeline.stages["talks"])
@@ -374,3 +378,71 @@ def test_hidden_sums_per_currency_for_the_cards_not_loaded(
     section = html.split(f'data-stage="{talks.pk}"', 1)[0].rsplit("<section", 1)[1]
     raw = re.search(r'data-hidden-sums="([^"]*)"', section).group(1).replace("&quot;", '"')
     assert json.loads(raw) == {"RUB": "0.00", "USD": "20.00"}
+
+
+# --- the columns' cards: one query compiled once, run per stage (issue 8) -----------------------
+
+
+def _per_stage_orm(base: Any, stage_ids: list[int]) -> dict[int, list[Any]]:
+    """The plain ORM reading: one query built and compiled per stage."""
+    from voronka.deals import selectors
+
+    return {
+        sid: selectors.board_cards(
+            selectors._newest_in_stage(base.filter(stage_id=sid))[: selectors.BOARD_CARDS_PER_STAGE]
+        )
+        for sid in stage_ids
+    }
+
+
+def _compiled_once(base: Any, stage_ids: list[int]) -> dict[int, list[Any]]:
+    from voronka.deals import selectors
+
+    return selectors._columns_cards(base, stage_ids, {})
+
+
+def _same(left: dict[int, list[Any]], right: dict[int, list[Any]]) -> bool:
+    def key(cards: list[Any]) -> list[tuple[Any, ...]]:
+        return [
+            (c.pk, c.title, c.amount, c.currency, c.stage_id, c.stage_entered_at, c.version,
+             c.company, c.responsible.pk, c.responsible.first_name)
+            for c in cards
+        ]  # fmt: skip
+
+    return left.keys() == right.keys() and all(key(left[k]) == key(right[k]) for k in left)
+
+
+def test_columns_cards_compiled_once_equal_the_orm_per_stage(
+    pipeline: Any, personas: Any, records: Any
+) -> None:
+    from voronka.deals import selectors
+
+    owner = personas["owner"].user
+    company = make_company(responsible=owner, name="ООО Колонки")
+    for i in range(30):  # more than a column shows, in two stages
+        stage = pipeline.stages["talks" if i % 3 else "new"]
+        make_deal(responsible=owner, company=company, title=f"K{i}", stage=stage, amount=i + 1)
+    stage_ids = [s.pk for s in pipeline.sales.stages.all()]
+    for who, extra in (("owner", {}), ("a1", {}), ("owner", {"responsible_id": owner.pk})):
+        base = selectors.deals_visible(personas[who].user).filter(pipeline=pipeline.sales, **extra)
+        expected = _per_stage_orm(base, stage_ids)
+        assert sum(len(cards) for cards in expected.values()) > 0
+        assert _same(_compiled_once(base, stage_ids), expected)
+    searched = selectors.deals_visible(owner).filter(pipeline=pipeline.sales, title__icontains="K1")
+    assert _same(_compiled_once(searched, stage_ids), _per_stage_orm(searched, stage_ids))
+
+
+def test_negative_control_one_stage_for_every_column_is_detected(
+    pipeline: Any, personas: Any, records: Any
+) -> None:
+    """The comparison sees a substitution that gives every column the first stage's cards."""
+    from voronka.deals import selectors
+
+    owner = personas["owner"].user
+    company = make_company(responsible=owner, name="ООО Колонки")
+    make_deal(responsible=owner, company=company, title="K-talks", stage=pipeline.stages["talks"])
+    stage_ids = [pipeline.stages["new"].pk, pipeline.stages["talks"].pk]
+    base = selectors.deals_visible(owner).filter(pipeline=pipeline.sales)
+    first = _compiled_once(base, stage_ids[:1])[stage_ids[0]]
+    broken = {sid: first for sid in stage_ids}
+    assert not _same(broken, _per_stage_orm(base, stage_ids))

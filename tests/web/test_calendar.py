@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from voronka.activities import tasks_services
+from negative_controls import no_version_check
 from voronka.activities.models import Task, TaskDeadlineChange, TaskStatus
 from voronka.activities.tasks_services import task_complete, task_create
 from voronka.kernel import clock
@@ -224,7 +224,7 @@ def test_a_stale_move_is_a_conflict(web: Any, week: dict, monkeypatch: Any) -> N
     assert timezone.localtime(task.deadline, MSK) == at(10, 10, 0)
     assert TaskDeadlineChange.objects.filter(task=task).count() == 1
     # Negative control: with the version check off the stale form wins — the test would see it.
-    monkeypatch.setattr(tasks_services, "VERSION_CHECK_DISABLED", True)
+    no_version_check(monkeypatch)
     resp = move(web("a1"), task, "2026-12-11T10:00", "устаревшая форма", version=1, **HX)
     assert resp.status_code == 200
     assert TaskDeadlineChange.objects.filter(task=task).count() == 2

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from negative_controls import no_scope_filter
+
 pytestmark = pytest.mark.django_db
 
 
@@ -53,9 +55,7 @@ def test_picker_never_offers_a_company_outside_the_scope(web: Any, records: Any)
 def test_negative_control_picker_without_the_scope_filter(
     web: Any, records: Any, monkeypatch: Any
 ) -> None:
-    from voronka.identity import scopes
-
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     html = web("a1").get("/companies/picker/", {"q": "Запасная b1"}).content.decode()
     assert records["b1"].spare_company.pk in _option_ids(html)
 

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from factories import make_company, make_deal
+from negative_controls import no_scope_filter, no_version_check
 
 pytestmark = pytest.mark.django_db
 
@@ -404,9 +405,7 @@ def test_edit_keeps_a_company_the_user_could_not_pick(
 def test_control_scope_off_opens_another_managers_card(
     web: Any, records: Any, monkeypatch: Any
 ) -> None:
-    from voronka.identity import scopes
-
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     resp = card(web("a1"), records["b1"].deal)
     assert resp.status_code == 200 and "Сделка b1" in resp.content.decode()
 
@@ -414,14 +413,13 @@ def test_control_scope_off_opens_another_managers_card(
 def test_control_version_check_off_overwrites_silently(
     web: Any, records: Any, monkeypatch: Any
 ) -> None:
-    from voronka.deals import services
     from voronka.deals.services import deal_update
     from voronka.kernel.actor import Actor
 
     deal = records["a1"].deal
     stale = deal.version
     deal_update(deal=deal, actor=Actor.system(), data={"title": "Чужое название", "version": stale})
-    monkeypatch.setattr(services, "VERSION_CHECK_DISABLED", True)
+    no_version_check(monkeypatch)
     resp = web("a1").post(f"/deals/{deal.pk}/", {"version": stale, "title": "Моё название"})
     assert resp.status_code == 302  # no conflict: the lost update the guarded test catches
     deal.refresh_from_db()

@@ -14,6 +14,7 @@ from django.core import mail
 from django.utils import translation
 
 from factories import make_task, system
+from voronka.kernel.outbox import events_dispatch
 
 pytestmark = pytest.mark.django_db
 
@@ -135,6 +136,7 @@ def test_notification_text_is_rendered_in_the_readers_language(
                 "deal": records["a1"].deal.pk,
             },
         )
+    events_dispatch()  # what the worker does, outside the head's request
     note = Notification.objects.filter(user=a1).latest("id")
     assert note.text == "Новая задача: Позвонить клиенту"  # stored for the recipient
     assert note.params["message"] == "task_new"
@@ -157,6 +159,7 @@ def test_rescheduled_deadline_is_shown_in_the_readers_zone_and_language(
     task = records["a1"].task
     when = dt.datetime(2030, 3, 4, 9, 30, tzinfo=dt.UTC)  # 12:30 in Moscow
     task_reschedule(task=task, actor=system(), deadline=when.isoformat(), reason="Клиент в отпуске")
+    events_dispatch()
     note = Notification.objects.get(user=a1, kind="deadline_moved")
     assert note.params["values"]["when"].startswith("2030-03-04T09:30")
     _speaks(a1, "en")
@@ -174,6 +177,7 @@ def test_notification_email_goes_out_in_the_recipients_language(
     _speaks(a1, "en")
     with translation.override("ru"):
         make_task(responsible=a1, company=records["a1"].company)
+        events_dispatch()
     note = Notification.objects.filter(user=a1).latest("id")
     mail.outbox.clear()
     send_notification_email.call(note.pk)

@@ -1,7 +1,7 @@
 """The product's 404/500 pages for HTML pages in every mode (issue 7, item 18): with DEBUG on
 (`make run` in development) a signed-in user used to get Django's technical pages — the URL
-patterns of the project, a traceback. Negative control: with the middleware switched off
-(web.error_pages.DISABLED) the same requests show the technical pages, and the tests notice."""
+patterns of the project, a traceback. Negative control: with the middleware taken out of
+MIDDLEWARE the same requests show the technical pages, and the tests notice."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path
 
 from voronka.config import urls as project_urls
-from voronka.web import error_pages
 
 pytestmark = pytest.mark.django_db
 
@@ -116,9 +115,11 @@ def test_the_api_keeps_its_own_errors(web: Any, debug_on: None) -> None:
 
 
 def test_negative_control_without_the_middleware_debug_shows_technical_pages(
-    web: Any, debug_on: None, monkeypatch: pytest.MonkeyPatch
+    web: Any, debug_on: None, settings: Any
 ) -> None:
-    monkeypatch.setattr(error_pages, "DISABLED", True)
+    middleware = "voronka.web.error_pages.ProductErrorPagesMiddleware"
+    assert middleware in settings.MIDDLEWARE
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != middleware]
     client = web("a1")
     client.raise_request_exception = False
     resp = client.get("/no-such-page/")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from factories import make_company, make_contact, make_deal
+from negative_controls import no_scope_filter
 
 pytestmark = pytest.mark.django_db
 
@@ -162,9 +163,7 @@ def test_negative_control_without_the_scope_filter_the_leak_shows(
 ) -> None:
     """The guard is the scope filter: switched off, the same search shows b1's client to a1 —
     so the test above would catch a search that skipped it."""
-    from voronka.identity import scopes
-
-    monkeypatch.setattr(scopes, "SCOPE_FILTER_DISABLED", True)
+    no_scope_filter(monkeypatch)
     html = _page(web("a1"), "+7 916 765-43-21")
     assert f'href="/contacts/{clients["irina"].pk}/"' in html
     html = _page(web("a1"), B1_INN)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from factories import make_deal, make_task, system
+from voronka.kernel.outbox import events_dispatch
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +123,7 @@ def test_opening_notifications_marks_them_read_and_names_the_deal(
     a1 = personas["a1"].user
     deal = records["a1"].deal
     make_task(responsible=a1, deal=deal)  # system → a1: "new task" about the deal
+    events_dispatch()  # the worker's notifications consumer
     a2_unread = Notification.objects.filter(user=personas["a2"].user, read_at__isnull=True).count()
     client = web("a1")
     counters = client.get("/counters/", HTTP_ACCEPT="application/json").json()

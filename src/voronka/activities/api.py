@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from typing import Any
 
 from django.http import HttpRequest
@@ -30,20 +27,14 @@ from voronka.activities.schemas import (
     TaskPatch,
     TaskRescheduleIn,
 )
-from voronka.deals.models import StageSemantic
-from voronka.kernel import clock, dates
-from voronka.kernel.actor import Actor, ActorKind
+from voronka.kernel import clock
 from voronka.kernel.errors import ValidationError
-from voronka.kernel.fields import to_id
 from voronka.kernel.schemas import ERRORS
+from voronka.web.http import api_actor
 
 tasks_router = Router(tags=["tasks"])
 me_router = Router(tags=["me"])
 control_router = Router(tags=["control"])
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_user(request.user, request=request, kind=ActorKind.API)
 
 
 def task_out(task: Task) -> dict[str, Any]:
@@ -68,19 +59,6 @@ def task_out(task: Task) -> dict[str, Any]:
     }
 
 
-def _cursor(raw: str | None) -> tuple[str, int] | None:
-    if not raw:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
-            raise ValueError
-        dates.parse_moment(value[0], field="cursor")
-        return value[0], to_id(value[1])
-    except (ValueError, ValidationError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError({"cursor": _("Неверный курсор страницы")}) from None
-
-
 @tasks_router.get(
     "", response={200: TaskListOut, **ERRORS}, summary="Tasks visible to the caller, by deadline"
 )
@@ -98,27 +76,14 @@ def list_tasks(
     limit: int = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    if limit < 1 or limit > 200:
-        raise ValidationError({"limit": _("От 1 до %(n)s") % {"n": 200}})
     filters = selectors.TaskFilter.from_params(request.GET)
-    rows = selectors.task_list(
-        user=request.user, filters=filters, limit=limit, after=_cursor(cursor)
-    )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = (
-            base64.urlsafe_b64encode(json.dumps([last.deadline.isoformat(), last.pk]).encode())
-            .decode()
-            .rstrip("=")
-        )
-    return {"items": [task_out(t) for t in rows], "next_cursor": next_cursor}
+    page = selectors.task_list(user=request.user, filters=filters, limit=limit, cursor=cursor)
+    return {"items": [task_out(t) for t in page.items], "next_cursor": page.next_cursor}
 
 
 @tasks_router.post("", response={201: TaskOut, **ERRORS})
 def create_task(request: HttpRequest, payload: TaskIn) -> Status[dict[str, Any]]:
-    task = services.task_create(actor=_actor(request), data=payload.dict(exclude_unset=True))
+    task = services.task_create(actor=api_actor(request), data=payload.dict(exclude_unset=True))
     return Status(201, task_out(selectors.task_get(user=request.user, task_id=task.pk)))
 
 
@@ -134,7 +99,7 @@ def update_task(request: HttpRequest, task_id: int, payload: TaskPatch) -> dict[
     for key in ("type", "comment", "responsible"):
         if key in data and data[key] is None:
             raise ValidationError({key: _("Не может быть пустым")})
-    services.task_update(task=task, actor=_actor(request), data=data)
+    services.task_update(task=task, actor=api_actor(request), data=data)
     return task_out(selectors.task_get(user=request.user, task_id=task_id))
 
 
@@ -144,7 +109,7 @@ def complete_task(request: HttpRequest, task_id: int, payload: TaskCompleteIn) -
     next_data = payload.next_task.dict() if payload.next_task else None
     done, created = services.task_complete(
         task=task,
-        actor=_actor(request),
+        actor=api_actor(request),
         result=payload.result,
         version=payload.version,
         next_task=next_data,
@@ -152,7 +117,7 @@ def complete_task(request: HttpRequest, task_id: int, payload: TaskCompleteIn) -
     deal = done.deal
     if deal is not None:
         deal.refresh_from_db(fields=["open_tasks", "status"])
-    required = deal is not None and deal.status == StageSemantic.OPEN and deal.open_tasks == 0
+    required = deal is not None and deal.needs_next_task()
     return {
         "task": task_out(selectors.task_get(user=request.user, task_id=task_id)),
         "next_task": task_out(created) if created else None,
@@ -167,7 +132,7 @@ def reschedule_task(
     task = selectors.task_get(user=request.user, task_id=task_id)
     services.task_reschedule(
         task=task,
-        actor=_actor(request),
+        actor=api_actor(request),
         deadline=payload.deadline,
         reason=payload.reason,
         version=payload.version,

@@ -4,6 +4,8 @@ counters that depend on them."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import connection, transaction
 
 from voronka.activities.models import Task, TaskDayCounter, TaskStatus
@@ -14,7 +16,7 @@ from voronka.deals.models import Deal
 @transaction.atomic
 def task_counters_rebuild() -> None:
     TaskDayCounter.objects.all().delete()
-    buckets: dict[tuple[int, str, object], int] = {}
+    buckets: dict[tuple[int, str, dt.date], int] = {}
     rows = (
         Task.objects.filter(status=TaskStatus.OPEN)
         .values_list("responsible_id", "deal_id", "contact_id", "deadline")

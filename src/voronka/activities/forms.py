@@ -6,10 +6,16 @@ from typing import Any
 
 from django.http import QueryDict
 
+from voronka.activities.inputs import TASK
+
+# The task's fields a form posts as they are, from the one declaration (activities/inputs.py);
+# the deadline comes as a date and a time, the version only with an edit.
+TASK_POSTED = [k for k in TASK.fields if k not in ("deadline", "version")]
+
 
 def task_data(post: QueryDict) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    for key in ("type", "responsible", "comment", "deal", "contact", "company"):
+    for key in TASK_POSTED:
         value = post.get(key)
         if value not in (None, ""):
             data[key] = value

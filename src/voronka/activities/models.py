@@ -152,6 +152,8 @@ class NotificationKind(models.TextChoices):
 
 
 class Notification(models.Model):
+    display_text: str  # not a column: the text in the reader's language, set for screens
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )

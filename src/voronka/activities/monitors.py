@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from voronka.activities.models import Notification, NotificationKind, Task, TaskStatus
-from voronka.activities.tasks_services import _notify
+from voronka.activities.notifications import notify
 from voronka.identity.models import Department, User
 from voronka.kernel import clock
 
@@ -22,8 +22,9 @@ def head_of(user: User) -> User | None:
     when they head it themselves."""
     dept: Department | None = user.department
     while dept is not None:
-        if dept.head_id and dept.head_id != user.pk and dept.head.is_active:
-            return dept.head
+        head = dept.head if dept.head_id and dept.head_id != user.pk else None
+        if head is not None and head.is_active:
+            return head
         dept = dept.parent
     return None
 
@@ -57,7 +58,7 @@ def overdue_tasks_sweep(*, now: dt.datetime | None = None, batch: int = 2000) ->
     for task in tasks:
         key = task.deadline.isoformat()
         with transaction.atomic():
-            if task.deadline >= now - SWEEP_WINDOW and _notify(
+            if task.deadline >= now - SWEEP_WINDOW and notify(
                 user=task.responsible,
                 kind=NotificationKind.TASK_OVERDUE,
                 task=task,
@@ -68,7 +69,7 @@ def overdue_tasks_sweep(*, now: dt.datetime | None = None, batch: int = 2000) ->
                 sent += 1
             if task.deadline <= now - grace:
                 head = head_of(task.responsible)
-                if head is not None and _notify(
+                if head is not None and notify(
                     user=head,
                     kind=NotificationKind.TASK_OVERDUE_HEAD,
                     task=task,

@@ -12,11 +12,13 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from voronka.activities.models import Notification
+from voronka.activities.models import Notification, Task
+from voronka.kernel.audit import jsonable
 
 MESSAGES = {
     "task_new": gettext_noop("Новая задача: %(comment)s"),
@@ -63,6 +65,42 @@ def text_for(user: Any, message: str, values: dict[str, Any]) -> str:
     """The stored fallback text: the message in the recipient's language."""
     with translation.override(getattr(user, "language", "") or settings.LANGUAGE_CODE):
         return render_message(message, values)
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+
+def notify(
+    *, user: Any, kind: str, task: Task, message: str, values: dict[str, Any], key: str = ""
+) -> Notification | None:
+    """Idempotent by (user, kind, task, key); e-mail is sent after commit by the worker. The
+    text is rendered when read, in the reader's language (`notification_text`). Called by the
+    `notifications` consumer (activities/consumers.py) and the overdue sweep (monitors.py)."""
+    values = jsonable(values)
+    text = text_for(user, message, values)
+    if Notification.objects.filter(user=user, kind=kind, task=task, dedup_key=key).exists():
+        return None
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent twin loses on the unique key
+            notification = Notification.objects.create(
+                user=user,
+                kind=kind,
+                task=task,
+                deal_id=task.deal_id,
+                text=text[:500],
+                params={"message": message, "values": values},
+                dedup_key=key,
+            )
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: _enqueue_email(notification.pk))
+    return notification
+
+
+def _enqueue_email(notification_id: int) -> None:
+    from voronka.activities.jobs import send_notification_email
+
+    send_notification_email.enqueue(notification_id)
 
 
 # --- reads ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import datetime as dt
 from ninja import Schema
 from pydantic import Field
 
-from voronka.kernel.schemas import Id, StrictIn, Version
+from voronka.kernel.schemas import Id, NextCursor, StrictIn, Version
 
 
 class TaskOut(Schema):
@@ -73,7 +73,7 @@ class TaskRescheduleIn(StrictIn):
 
 class TaskListOut(Schema):
     items: list[TaskOut]
-    next_cursor: str | None
+    next_cursor: NextCursor
 
 
 class DeadlineChangeOut(Schema):

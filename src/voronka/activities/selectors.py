@@ -28,6 +28,9 @@ class TimelineItem:
     from_stage: Any = None
     to_stage: Any = None
     seconds_in_from: int | None = None
+    # Set by the deal card for a stage change: the colours of the stages it went between.
+    color: str = ""
+    from_color: str = ""
 
     @property
     def title(self) -> str:

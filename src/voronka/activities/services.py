@@ -3,30 +3,31 @@ from __future__ import annotations
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
+from voronka.activities.events import COMMENTED
+from voronka.activities.inputs import COMMENT
 from voronka.activities.models import Comment
+from voronka.identity.permissions import require_visible
 from voronka.kernel.actor import Actor
-from voronka.kernel.audit import emit
 from voronka.kernel.errors import ValidationError
+from voronka.kernel.events import emit
 from voronka.kernel.normalize import clean_text
 
 
 @transaction.atomic
 def comment_add(*, obj: models.Model, actor: Actor, text: str) -> Comment:
+    require_visible(obj, actor=actor)  # whoever loaded `obj`, an invisible one does not exist
     if not isinstance(text, str):
         raise ValidationError({"text": _("Ожидается текст")})
     try:
-        cleaned = clean_text(text, max_length=10000)
+        cleaned = clean_text(text, max_length=COMMENT.max_length("text"))
     except ValueError as exc:
         raise ValidationError({"text": str(exc)}) from None
     if not cleaned:
         raise ValidationError({"text": _("Комментарий не может быть пустым")})
+    if obj._meta.model_name not in COMMENTED:
+        raise ValueError(f"comments on {obj._meta.model_name} have no event declared")
     comment = Comment.objects.create(
         object_type=obj._meta.model_name, object_id=obj.pk, text=cleaned, author=actor.user
     )
-    emit(
-        name=f"{obj._meta.model_name}.commented",
-        obj=obj,
-        actor=actor,
-        payload={"comment": comment.pk},
-    )
+    emit(COMMENTED[comment.object_type], obj=obj, actor=actor, payload={"comment": comment.pk})
     return comment

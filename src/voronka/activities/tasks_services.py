@@ -1,23 +1,32 @@
 """Every write to tasks: create, complete, reschedule (with a reason), reassign.
 
 Each call keeps the maintained counters (TaskDayCounter, Deal.open_tasks /
-next_task_deadline, DealUserCounter.without_task) in step, writes the audit row, the domain
-event and the notifications in the same transaction; e-mails go out after commit.
+next_task_deadline, DealUserCounter.without_task) in step and writes the audit row and the
+domain event in the same transaction. The notifications of a task given to someone else or of a
+deadline moved by someone else are the `notifications` consumer of those events
+(activities/consumers.py, run by the worker).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Min
 from django.utils.translation import gettext as _
 
+from voronka.activities.events import (
+    TASK_COMPLETED,
+    TASK_CREATED,
+    TASK_RESCHEDULED,
+    TASK_UPDATED,
+)
+from voronka.activities.inputs import TASK, TASK_COMPLETE, TASK_RESCHEDULE
 from voronka.activities.models import (
     Notification,
-    NotificationKind,
     Task,
     TaskDayCounter,
     TaskDeadlineChange,
@@ -25,21 +34,24 @@ from voronka.activities.models import (
     TaskType,
 )
 from voronka.contacts.models import Company, Contact
-from voronka.deals.counters import local_day, track_task_count_change
+from voronka.deals.counters import DealState, deal_state_changed, local_day
 from voronka.deals.models import Deal
 from voronka.identity.models import User
+from voronka.identity.permissions import get_for_write, require_active
 from voronka.identity.scopes import resolve_responsible, scope_filter, visible_user_ids
 from voronka.kernel import clock, dates
 from voronka.kernel.actor import Actor
-from voronka.kernel.audit import audit, diff, emit, jsonable
+from voronka.kernel.audit import audit, diff
 from voronka.kernel.counters import upsert_add
-from voronka.kernel.errors import ApplicationError, Conflict, ErrorCode, NotFound, ValidationError
-from voronka.kernel.fields import to_id, to_int
+from voronka.kernel.errors import ApplicationError, ErrorCode, ValidationError
+from voronka.kernel.events import emit
+from voronka.kernel.fields import to_id
+from voronka.kernel.inputs import EntityInput
 from voronka.kernel.normalize import clean_text
+from voronka.kernel.versions import check_version
 
-TASK_INPUT = {"type", "responsible", "deadline", "comment", "deal", "contact", "company"}
-# A switch for the negative control of the concurrent-reschedule test. Never set outside tests.
-VERSION_CHECK_DISABLED = False
+# Derived from the one declaration (activities/inputs.py); kept as names for their importers.
+TASK_INPUT = TASK.keys(creating=True)
 
 
 def parse_deadline(raw: Any, *, field: str = "deadline") -> dt.datetime:
@@ -59,7 +71,9 @@ def not_in_the_past(value: dt.datetime, *, field: str = "deadline") -> dt.dateti
     return value
 
 
-def _required_text(raw: Any, field: str, *, max_length: int = 5000) -> str:
+def _required_text(raw: Any, field: str, *, entity: EntityInput = TASK) -> str:
+    """A required text of a task input, limited as its declaration says (activities/inputs)."""
+    max_length = entity.max_length(field)
     if not isinstance(raw, str):
         raise ValidationError({field: _("Обязательное поле")})
     try:
@@ -71,7 +85,7 @@ def _required_text(raw: Any, field: str, *, max_length: int = 5000) -> str:
     return text
 
 
-def _linked(actor: Actor, model: type, raw: Any, field: str, entity: str) -> Any:
+def _linked(actor: Actor, model: type[Any], raw: Any, field: str, entity: str) -> Any:
     if raw in (None, ""):
         return None
     try:
@@ -101,66 +115,34 @@ def _track_task(task: Task, sign: int) -> None:
 
 
 def _refresh_deal(deal_id: int | None, delta: int) -> None:
-    """Keep Deal.open_tasks / next_task_deadline and the without-task counter in step."""
+    """Keep Deal.open_tasks / next_task_deadline in step, and through them the deal counters
+    ("needs a next task")."""
     if deal_id is None:
         return
     deal = Deal.objects.select_for_update().get(pk=deal_id)
-    before = deal.open_tasks
-    after = max(0, before + delta)
+    before = DealState.of(deal)
+    after = max(0, before.open_tasks + delta)
     next_deadline = Task.objects.filter(deal_id=deal_id, status=TaskStatus.OPEN).aggregate(
         m=Min("deadline")
     )["m"]
     Deal.objects.filter(pk=deal_id).update(open_tasks=after, next_task_deadline=next_deadline)
-    deal.open_tasks = after
-    track_task_count_change(deal, before, after)
-
-
-def _notify(
-    *, user: User, kind: str, task: Task, message: str, values: dict[str, Any], key: str = ""
-) -> Notification | None:
-    """Idempotent by (user, kind, task, key); e-mail is sent after commit by the worker. The
-    text is rendered when read, in the reader's language (activities.notifications)."""
-    from voronka.activities.notifications import text_for
-
-    values = jsonable(values)
-    text = text_for(user, message, values)
-    if Notification.objects.filter(user=user, kind=kind, task=task, dedup_key=key).exists():
-        return None
-    try:
-        with transaction.atomic():  # a savepoint: a concurrent twin loses on the unique key
-            notification = Notification.objects.create(
-                user=user,
-                kind=kind,
-                task=task,
-                deal_id=task.deal_id,
-                text=text[:500],
-                params={"message": message, "values": values},
-                dedup_key=key,
-            )
-    except IntegrityError:
-        return None
-    transaction.on_commit(lambda: _enqueue_email(notification.pk))
-    return notification
-
-
-def _enqueue_email(notification_id: int) -> None:
-    from voronka.activities.jobs import send_notification_email
-
-    send_notification_email.enqueue(notification_id)
+    deal_state_changed(before, replace(before, open_tasks=after))
 
 
 def _subject(task: Task) -> str:
-    if task.deal_id:
+    # `x is not None` reads no row when the id is empty, like `x_id` did.
+    if task.deal is not None:
         return task.deal.title
-    if task.company_id:
+    if task.company is not None:
         return task.company.name
-    if task.contact_id:
+    if task.contact is not None:
         return task.contact.full_name
     return ""
 
 
 @transaction.atomic
 def task_create(*, actor: Actor, data: Mapping[str, Any]) -> Task:
+    require_active(actor)
     if not isinstance(data, Mapping):
         raise ValidationError({"body": _("Ожидается объект")})
     errors: dict[str, str] = {k: _("Поле нельзя изменить") for k in set(data) - TASK_INPUT}
@@ -199,15 +181,7 @@ def task_create(*, actor: Actor, data: Mapping[str, Any]) -> Task:
             # The type as its code: the timeline shows its label in the reader's language.
             changes={"task": [None, {"type": task.type, "comment": task.comment[:100]}]},
         )
-    emit(name="task.created", obj=task, actor=actor, payload=_payload(task))
-    if actor.user is None or task.responsible_id != actor.user_id:
-        _notify(
-            user=task.responsible,
-            kind=NotificationKind.TASK_ASSIGNED,
-            task=task,
-            message="task_new",
-            values={"comment": task.comment[:200]},
-        )
+    emit(TASK_CREATED, obj=task, actor=actor, payload=_payload(task))
     return task
 
 
@@ -248,24 +222,9 @@ def _payload(task: Task) -> dict[str, Any]:
 
 def task_get_for_write(*, actor: Actor, task_id: int) -> Task:
     """Lock a task the actor may act on, or NotFound (outside the scope it does not exist)."""
-    qs = Task.objects.select_for_update().filter(pk=task_id)
-    if actor.user is not None:
-        qs = scope_filter(qs, actor.user, "task")
-    task = qs.first()
-    if task is None:
-        raise NotFound(_("Задача не найдена"))
-    return task
-
-
-def _check_version(task: Task, version: Any) -> None:
-    if version is None or VERSION_CHECK_DISABLED:
-        return
-    try:
-        expected = to_int(version)
-    except ValueError:
-        raise ValidationError({"version": _("Ожидается целое число")}) from None
-    if expected != task.version:
-        raise Conflict(current_version=task.version)
+    return get_for_write(
+        Task.objects.all(), actor=actor, entity="task", pk=task_id, message=_("Задача не найдена")
+    )
 
 
 @transaction.atomic
@@ -279,10 +238,10 @@ def task_complete(
 ) -> tuple[Task, Task | None]:
     """Complete with a result. Returns (task, next task created in the same transaction)."""
     task = task_get_for_write(actor=actor, task_id=task.pk)
-    _check_version(task, version)
+    check_version(task.version, version)
     if task.status == TaskStatus.DONE:
         raise ApplicationError(_("Задача уже выполнена"), code=ErrorCode.CONFLICT)
-    text = _required_text(result, "result")
+    text = _required_text(result, "result", entity=TASK_COMPLETE)
     _track_task(task, -1)
     now = clock.now()
     Task.objects.filter(pk=task.pk).update(
@@ -301,14 +260,14 @@ def task_complete(
         action="completed",
         changes={"status": ["open", "done"], "result": [None, text]},
     )
-    if task.deal_id:
+    if task.deal is not None:
         audit(
             actor=actor,
             obj=task.deal,
             action="task_completed",
             changes={"task": [task.comment[:100], text[:200]]},
         )
-    emit(name="task.completed", obj=task, actor=actor, payload=_payload(task))
+    emit(TASK_COMPLETED, obj=task, actor=actor, payload=_payload(task))
     created = None
     if next_task:
         data = dict(next_task)
@@ -326,7 +285,7 @@ def task_reschedule(
     *, task: Task, actor: Actor, deadline: Any, reason: Any, version: Any = None
 ) -> Task:
     task = task_get_for_write(actor=actor, task_id=task.pk)
-    _check_version(task, version)
+    check_version(task.version, version)
     errors: dict[str, str] = {}
     new_deadline = reason_text = None
     try:
@@ -334,7 +293,7 @@ def task_reschedule(
     except ValidationError as exc:
         errors.update(exc.errors)
     try:
-        reason_text = _required_text(reason, "reason", max_length=2000)
+        reason_text = _required_text(reason, "reason", entity=TASK_RESCHEDULE)
     except ValidationError as exc:
         errors.update(exc.errors)
     if errors:
@@ -364,27 +323,18 @@ def task_reschedule(
     )
     changes = {"deadline": [old_deadline, new_deadline], "reason": [None, reason_text]}
     audit(actor=actor, obj=task, action="rescheduled", changes=changes)
-    if task.deal_id:
+    if task.deal is not None:
         audit(
             actor=actor,
             obj=task.deal,
             action="task_rescheduled",
             changes={"task_deadline": [old_deadline, new_deadline], "reason": [None, reason_text]},
         )
-    emit(name="task.rescheduled", obj=task, actor=actor, payload=_payload(task))
-    if actor.user_id != task.responsible_id:
-        _notify(
-            user=task.responsible,
-            kind=NotificationKind.DEADLINE_MOVED,
-            task=task,
-            key=f"{now.timestamp():.0f}",
-            message="deadline_moved",
-            values={"when": new_deadline, "reason": reason_text[:200]},
-        )
+    emit(TASK_RESCHEDULED, obj=task, actor=actor, payload={**_payload(task), "reason": reason_text})
     return task
 
 
-TASK_PATCH = {"type", "comment", "responsible", "version"}
+TASK_PATCH = TASK.keys(creating=False)
 
 
 @transaction.atomic
@@ -400,7 +350,7 @@ def task_update(*, task: Task, actor: Actor, data: Mapping[str, Any]) -> Task:
     errors: dict[str, str] = {k: _("Поле нельзя изменить") for k in set(data) - TASK_PATCH}
     if errors:
         raise ValidationError(errors)
-    _check_version(task, data.get("version"))
+    check_version(task.version, data.get("version"))
     if task.status != TaskStatus.OPEN:
         raise ApplicationError(_("Выполненную задачу изменить нельзя"), code=ErrorCode.CONFLICT)
     cleaned: dict[str, Any] = {}
@@ -425,16 +375,7 @@ def task_update(*, task: Task, actor: Actor, data: Mapping[str, Any]) -> Task:
     changes = diff(before, _snapshot(task))
     if changes:
         audit(actor=actor, obj=task, action="updated", changes=changes)
-        emit(name="task.updated", obj=task, actor=actor, payload=_payload(task))
-    if reassigned and actor.user_id != task.responsible_id:
-        _notify(
-            user=task.responsible,
-            kind=NotificationKind.TASK_ASSIGNED,
-            task=task,
-            key=f"reassign-{task.version}",
-            message="task_reassigned",
-            values={"comment": task.comment[:200]},
-        )
+        emit(TASK_UPDATED, obj=task, actor=actor, payload={**_payload(task), "changes": changes})
     return task
 
 

@@ -18,30 +18,18 @@ from voronka.activities import task_selectors as selectors
 from voronka.activities import tasks_services as services
 from voronka.activities.calendar_grid import calendar_grid, row_key
 from voronka.activities.forms import task_data
-from voronka.activities.models import TaskStatus, TaskType
+from voronka.activities.models import Task, TaskStatus, TaskType
 from voronka.activities.notifications import notification_list, unread_count
 from voronka.contacts.models import CompanyType
 from voronka.deals.counters import local_day
-from voronka.deals.models import StageSemantic
-from voronka.identity.models import User
 from voronka.identity.scopes import assignable_users
 from voronka.identity.selectors import department_name
 from voronka.kernel import clock, dates
-from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ApplicationError, ValidationError
-from voronka.kernel.fields import to_id, to_id_or_none
+from voronka.kernel.fields import to_id_or_none
+from voronka.web.http import error_status, is_htmx, next_url, not_found, ui_actor
 
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_user(request.user, request=request)
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _error_status(exc: ApplicationError) -> int:
-    return exc.status if 400 <= exc.status < 500 else 400
+PAGE = 50  # rows of the task list
 
 
 def my_day(request: HttpRequest) -> HttpResponse:
@@ -68,22 +56,16 @@ def task_list(request: HttpRequest) -> HttpResponse:
         error = None
     except ValidationError as exc:
         filters, error = selectors.TaskFilter(), exc
-    after = None
-    cursor = request.GET.get("after", "")
-    if cursor and "|" in cursor:
-        deadline, _sep, pk = cursor.partition("|")
-        try:
-            dates.parse_moment(deadline, field="after")
-            after = (deadline, to_id(pk))
-        except (ValueError, ValidationError):
-            after = None
-    rows = selectors.task_list(user=request.user, filters=filters, limit=50, after=after)
+    cursor = request.GET.get("cursor") or None
+    rows: list[Task] = []
     next_cursor = None
-    if len(rows) > 50:
-        rows = rows[:50]
-        next_cursor = f"{rows[-1].deadline.isoformat()}|{rows[-1].pk}"
+    try:
+        page = selectors.task_list(user=request.user, filters=filters, limit=PAGE, cursor=cursor)
+        rows, next_cursor = page.items, page.next_cursor
+    except ValidationError as exc:
+        error = exc
     params = request.GET.copy()
-    params.pop("after", None)
+    params.pop("cursor", None)
     return render(
         request,
         "activities/task_list.html",
@@ -161,15 +143,14 @@ def calendar(request: HttpRequest) -> HttpResponse:
 
 
 def control(request: HttpRequest) -> HttpResponse:
+    # Who may open the screen is decided once, in selectors.control_department (403 there).
     departments = selectors.control_departments(request.user)
-    if not departments:
-        return render(request, "web/error.html", {"code": 403}, status=403)
     department_id = to_id_or_none(request.GET.get("department"))
     try:
         rows = selectors.control_table(user=request.user, department_id=department_id)
         shown = selectors.control_department(user=request.user, department_id=department_id)
     except ApplicationError as exc:
-        return render(request, "web/error.html", {"code": exc.status}, status=_error_status(exc))
+        return render(request, "web/error.html", {"code": exc.status}, status=error_status(exc))
     totals = {
         key: sum(getattr(r, key) for r in rows)
         for key in (
@@ -221,8 +202,7 @@ def _task_form_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
         contact=to_id_or_none(initial.get("contact")),
     )
     source = request.POST if request.method == "POST" else request.GET
-    next_url = source.get("next", "")
-    next_url = next_url if next_url and _safe(next_url) == next_url else ""
+    back_to = next_url(request, "")
     if links.deal is not None:
         back = reverse("deals:deal-detail", args=[links.deal.pk])
     elif links.contact is not None:
@@ -237,8 +217,8 @@ def _task_form_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
         "default_date": (local_day(clock.now()) + dt.timedelta(days=1)).isoformat(),
         "links": links,
         "company_types": CompanyType.choices,
-        "next_url": next_url,
-        "cancel_url": next_url or back,
+        "next_url": back_to,
+        "cancel_url": back_to or back,
         "after_complete": source.get("completed") == "1",
     }
     context.update(extra)
@@ -251,35 +231,30 @@ def task_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         data = task_data(request.POST)
         try:
-            task = services.task_create(actor=_actor(request), data=data)
+            task = services.task_create(actor=ui_actor(request), data=data)
         except ApplicationError as exc:
             context = _task_form_context(
                 request, errors=exc.errors, message=exc.message, form=request.POST, initial=data
             )
-            return render(request, "activities/task_form.html", context, status=_error_status(exc))
+            return render(request, "activities/task_form.html", context, status=error_status(exc))
         messages.success(request, _("Задача поставлена"))
-        target = request.POST.get("next") or (
-            f"/deals/{task.deal_id}/" if task.deal_id else reverse("activities:my-day")
+        target = next_url(
+            request, f"/deals/{task.deal_id}/" if task.deal_id else reverse("activities:my-day")
         )
-        if _is_htmx(request):
+        if is_htmx(request):
             response = HttpResponse(status=204)
-            response["HX-Redirect"] = _safe(target)
+            response["HX-Redirect"] = target
             return response
-        return redirect(_safe(target))
+        return redirect(target)
     context = _task_form_context(request, form={}, initial=initial, errors={})
     return render(request, "activities/task_form.html", context)
-
-
-def _safe(url: str) -> str:
-    """A local path only (never //host or /\\host, which browsers read as another site)."""
-    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else "/"
 
 
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     try:
         task = selectors.task_get(user=request.user, task_id=task_id)
     except ApplicationError:
-        return render(request, "web/error.html", {"code": 404}, status=404)
+        return not_found(request)
     return render(
         request,
         "activities/task_detail.html",
@@ -303,14 +278,14 @@ def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
             next_task = task_data(_prefixed(request.POST, "next_"))
         done, created = services.task_complete(
             task=task,
-            actor=_actor(request),
+            actor=ui_actor(request),
             result=request.POST.get("result", ""),
             version=request.POST.get("version") or None,
             next_task=next_task,
         )
     except ApplicationError as exc:
         if exc.status == 404:
-            return render(request, "web/error.html", {"code": 404}, status=404)
+            return not_found(request)
         task = selectors.task_get(user=request.user, task_id=task_id)
         return render(
             request,
@@ -326,12 +301,12 @@ def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
                 "form": request.POST,
                 "show_next": bool(request.POST.get("next_comment")),
             },
-            status=_error_status(exc),
+            status=error_status(exc),
         )
     deal = done.deal
     if deal is not None:
         deal.refresh_from_db(fields=["open_tasks", "status"])
-        if deal.status == StageSemantic.OPEN and deal.open_tasks == 0:
+        if deal.needs_next_task():
             # The last open task of an open deal: ask for the next one right away (decision 0004).
             messages.warning(request, _("У сделки не осталось задач — поставьте следующую"))
             return redirect(
@@ -339,7 +314,7 @@ def task_complete(request: HttpRequest, task_id: int) -> HttpResponse:
                 "&completed=1"
             )
     messages.success(request, _("Задача выполнена"))
-    return redirect(_safe(request.POST.get("next") or reverse("activities:my-day")))
+    return redirect(next_url(request, reverse("activities:my-day")))
 
 
 def _prefixed(post: Any, prefix: str) -> Any:
@@ -359,14 +334,14 @@ def task_reschedule(request: HttpRequest, task_id: int) -> HttpResponse:
         data = task_data(request.POST)
         services.task_reschedule(
             task=task,
-            actor=_actor(request),
+            actor=ui_actor(request),
             deadline=data.get("deadline"),
             reason=request.POST.get("reason", ""),
             version=request.POST.get("version") or None,
         )
     except ApplicationError as exc:
         if exc.status == 404:
-            return render(request, "web/error.html", {"code": 404}, status=404)
+            return not_found(request)
         task = selectors.task_get(user=request.user, task_id=task_id)
         return render(
             request,
@@ -382,12 +357,10 @@ def task_reschedule(request: HttpRequest, task_id: int) -> HttpResponse:
                 "form": request.POST,
                 "show_reschedule": True,
             },
-            status=_error_status(exc),
+            status=error_status(exc),
         )
     messages.success(request, _("Срок перенесён"))
-    return redirect(
-        _safe(request.POST.get("next") or reverse("activities:task-detail", args=[task_id]))
-    )
+    return redirect(next_url(request, reverse("activities:task-detail", args=[task_id])))
 
 
 @require_http_methods(["GET", "POST"])
@@ -399,7 +372,7 @@ def task_move(request: HttpRequest, task_id: int) -> HttpResponse:
     For the calendar's script (HX-Request): 200 + the task's fresh block, 422 + the form with
     its errors, or 404/409 + a message (the block goes back). Without script: a page with
     the form; success returns to the calendar on the new day."""
-    partial = _is_htmx(request)
+    partial = is_htmx(request)
     try:
         task = selectors.task_get(user=request.user, task_id=task_id)
     except ApplicationError as exc:
@@ -414,7 +387,7 @@ def task_move(request: HttpRequest, task_id: int) -> HttpResponse:
     try:
         moved = services.task_reschedule(
             task=task,
-            actor=_actor(request),
+            actor=ui_actor(request),
             deadline=data.get("deadline"),
             reason=request.POST.get("reason", ""),
             version=request.POST.get("version") or None,
@@ -429,7 +402,7 @@ def task_move(request: HttpRequest, task_id: int) -> HttpResponse:
             partial=partial,
             errors=exc.errors,
             message=exc.message,
-            status=_error_status(exc),
+            status=error_status(exc),
         )
     if partial:
         fresh = selectors.task_get(user=request.user, task_id=moved.pk)
@@ -474,7 +447,7 @@ def _move_refused(request: HttpRequest, exc: ApplicationError, partial: bool) ->
     status = 404 if exc.status == 404 else 409
     if not partial:
         if status == 404:
-            return render(request, "web/error.html", {"code": 404}, status=404)
+            return not_found(request)
         messages.error(request, exc.message)
         return redirect(reverse("activities:calendar"))
     return render(request, "activities/_move_refused.html", {"message": exc.message}, status=status)
@@ -486,7 +459,7 @@ def task_reassign(request: HttpRequest, task_id: int) -> HttpResponse:
         task = selectors.task_get(user=request.user, task_id=task_id)
         services.task_update(
             task=task,
-            actor=_actor(request),
+            actor=ui_actor(request),
             data={
                 "responsible": request.POST.get("responsible", ""),
                 "version": request.POST.get("version") or None,
@@ -494,13 +467,11 @@ def task_reassign(request: HttpRequest, task_id: int) -> HttpResponse:
         )
     except ApplicationError as exc:
         if exc.status == 404:
-            return render(request, "web/error.html", {"code": 404}, status=404)
+            return not_found(request)
         messages.error(request, exc.message)
         return redirect(reverse("activities:task-detail", args=[task_id]))
     messages.success(request, _("Задача передана"))
-    return redirect(
-        _safe(request.POST.get("next") or reverse("activities:task-detail", args=[task_id]))
-    )
+    return redirect(next_url(request, reverse("activities:task-detail", args=[task_id])))
 
 
 def counters(request: HttpRequest) -> HttpResponse:
@@ -532,7 +503,4 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
     raw = request.POST.getlist("id")
     ids = [pk for pk in map(to_id_or_none, raw) if pk is not None] or None
     services.notifications_mark_read(user=request.user, ids=ids)
-    return redirect(_safe(request.POST.get("next") or reverse("activities:notifications")))
-
-
-assert User  # for type checkers
+    return redirect(next_url(request, reverse("activities:notifications")))

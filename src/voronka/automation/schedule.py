@@ -1,34 +1,25 @@
 """The schedule of periodic jobs. Every worker process ticks it; the unique (job, period)
-row decides which process enqueues each run, so N workers never double a run."""
+row decides which process enqueues each run, so N workers never double a run. The jobs are
+the registry kernel.jobs.PERIODIC (`@periodic(name, every=…)` in the app owning each job)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
 from voronka.automation.models import ScheduledRun
 from voronka.kernel import clock
+from voronka.kernel.jobs import PERIODIC, PeriodicJob
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class PeriodicJob:
-    name: str
-    every: dt.timedelta
-    enqueue: Callable[[], object]
+__all__ = ["PeriodicJob", "period_key", "schedule_tick", "scheduled_runs_prune"]
 
 
 def _jobs() -> list[PeriodicJob]:
-    from voronka.activities.jobs import sweep_overdue_tasks
-
-    return [
-        PeriodicJob("overdue_tasks_sweep", dt.timedelta(minutes=1), sweep_overdue_tasks.enqueue),
-    ]
+    return [PERIODIC[name] for name in sorted(PERIODIC)]
 
 
 def period_key(now: dt.datetime, every: dt.timedelta) -> str:
@@ -49,3 +40,14 @@ def schedule_tick(now: dt.datetime | None = None) -> list[str]:
             continue  # another process claimed this period
         started.append(job.name)
     return started
+
+
+def scheduled_runs_prune(*, older_than: dt.datetime, now: dt.datetime | None = None) -> int:
+    """Delete the claims of finished periods created before `older_than`. A registered job's
+    current period keeps its row whatever its age (a job running every 30 days must not be
+    claimed twice in one period)."""
+    now = now or clock.now()
+    old = ScheduledRun.objects.filter(created_at__lt=older_than)
+    for job in PERIODIC.values():
+        old = old.exclude(job=job.name, period=period_key(now, job.every))
+    return old.delete()[0]

@@ -46,7 +46,8 @@ CODES = {
     415: "unsupported_media_type",
     429: "throttled",
 }
-_SKIP_HEADERS = {"content-type", "content-length"}
+# The JSON twin has a body of its own: not the original's length or (gzip) encoding.
+_SKIP_HEADERS = {"content-type", "content-length", "content-encoding"}
 
 
 def is_api(request: HttpRequest) -> bool:

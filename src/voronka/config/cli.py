@@ -40,6 +40,12 @@ def _serve(args: list[str]) -> None:
     parser.add_argument("--host", default=os.environ.get("VORONKA_HOST", "127.0.0.1"))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
     opts = parser.parse_args(args)
+    # Static files with their compressed twins, served by WhiteNoise (web/static_files.py).
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("collectstatic", interactive=False, verbosity=0)
     os.execvp(
         sys.executable,
         [

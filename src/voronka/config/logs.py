@@ -27,10 +27,8 @@ QUIET_PATHS = ("/counters/", "/healthz")
 class UTCFormatter(logging.Formatter):
     """2026-12-07T09:15:02.123Z — UTC whatever TZ the process has."""
 
-    converter = time.gmtime
-
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's API
-        stamp = time.strftime(datefmt or "%Y-%m-%dT%H:%M:%S", self.converter(record.created))
+        stamp = time.strftime(datefmt or "%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 

@@ -52,11 +52,13 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "voronka.kernel",
     "voronka.identity",
+    "voronka.customfields",
     "voronka.contacts",
     "voronka.deals",
     "voronka.activities",
     "voronka.automation",
     "voronka.web",
+    "voronka.demo",
 ]
 
 MIDDLEWARE = [
@@ -65,7 +67,11 @@ MIDDLEWARE = [
     "voronka.config.security.RejectTraceMiddleware",
     "voronka.config.security.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "voronka.web.static_files.CollectedFirstWhiteNoiseMiddleware",
+    # HTML and JSON gzip-compressed (the board: ~190 KB → ~15 KB on the wire). Below WhiteNoise,
+    # which serves static files compressed ahead of time; above every middleware that reads or
+    # writes the body. Django's GZip pads each answer at random against BREACH (Django 4.2+).
+    "django.middleware.gzip.GZipMiddleware",
     "voronka.web.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -230,6 +236,13 @@ STATICFILES_DIRS = [
     ("vendor/chartjs", _NODE / "chart.js" / "dist"),
 ]
 STATICFILES_DIRS = [(prefix, path) for prefix, path in STATICFILES_DIRS if path.exists()]
+# collectstatic (`voronka serve` runs it) writes a .gz twin of each text file that WhiteNoise
+# serves to clients that accept gzip; the finders serve what is not collected (development, tests;
+# web/static_files.py).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = DATA_DIR / "files"
@@ -261,3 +274,8 @@ EMAIL_USE_TLS = env_bool("VORONKA_SMTP_STARTTLS", False)
 EMAIL_TIMEOUT = 20
 # Hours after the deadline before an overdue task is escalated to the responsible's head.
 VORONKA_OVERDUE_HEAD_GRACE_HOURS = env_int("VORONKA_OVERDUE_HEAD_GRACE_HOURS", 24)
+
+# --- Events and the schedule (decision 0012) -------------------------------------------------
+# Days an outbox event is kept after every consumer has handled it, and a finished schedule claim.
+VORONKA_EVENT_RETENTION_DAYS = env_int("VORONKA_EVENT_RETENTION_DAYS", 30, minimum=1)
+VORONKA_SCHEDULED_RUN_RETENTION_DAYS = env_int("VORONKA_SCHEDULED_RUN_RETENTION_DAYS", 7, minimum=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Status
@@ -20,29 +21,12 @@ from voronka.contacts.schemas import (
     ContactOut,
     ContactPatch,
 )
-from voronka.identity.scopes import require_flag
-from voronka.kernel.actor import Actor, ActorKind
 from voronka.kernel.errors import ValidationError
 from voronka.kernel.schemas import ERRORS
+from voronka.web.http import api_actor
 
 companies_router = Router(tags=["companies"])
 contacts_router = Router(tags=["contacts"])
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_user(request.user, request=request, kind=ActorKind.API)
-
-
-def _page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].pk
-    return rows, None
-
-
-def _limit(limit: int) -> int:
-    if limit < 1 or limit > selectors.MAX_PAGE:
-        raise ValidationError({"limit": _("От 1 до %(n)s") % {"n": selectors.MAX_PAGE}})
-    return limit
 
 
 def company_out(c: Company) -> dict[str, Any]:
@@ -126,24 +110,20 @@ def list_companies(
     q: str | None = None,
     type: str | None = None,
     responsible: int | None = None,
-    cursor: int | None = None,
+    cursor: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
-    limit = _limit(limit)
-    rows = selectors.company_list(
-        user=request.user, q=q, type=type, responsible=responsible, after=cursor, limit=limit
+    page = selectors.company_list(
+        user=request.user, q=q, type=type, responsible=responsible, cursor=cursor, limit=limit
     )
-    rows, next_cursor = _page(rows, limit)
-    from django.db.models import prefetch_related_objects
-
-    prefetch_related_objects(rows, "addresses")
-    return {"items": [company_out(c) for c in rows], "next_cursor": next_cursor}
+    prefetch_related_objects(page.items, "addresses")
+    return {"items": [company_out(c) for c in page.items], "next_cursor": page.next_cursor}
 
 
 @companies_router.post("", response={201: CompanyOut, **ERRORS})
 def create_company(request: HttpRequest, payload: CompanyIn) -> Status[dict[str, Any]]:
     company = services.company_create(
-        actor=_actor(request), data=_clean_payload(payload, patch=False)
+        actor=api_actor(request), data=_clean_payload(payload, patch=False)
     )
     return Status(201, company_out(selectors.company_get(user=request.user, company_id=company.pk)))
 
@@ -157,7 +137,7 @@ def get_company(request: HttpRequest, company_id: int) -> dict[str, Any]:
 def update_company(request: HttpRequest, company_id: int, payload: CompanyPatch) -> dict[str, Any]:
     company = selectors.company_get(user=request.user, company_id=company_id)
     services.company_update(
-        company=company, actor=_actor(request), data=_clean_payload(payload, patch=True)
+        company=company, actor=api_actor(request), data=_clean_payload(payload, patch=True)
     )
     return company_out(selectors.company_get(user=request.user, company_id=company_id))
 
@@ -165,8 +145,7 @@ def update_company(request: HttpRequest, company_id: int, payload: CompanyPatch)
 @companies_router.delete("/{company_id}", response={204: None, **ERRORS})
 def delete_company(request: HttpRequest, company_id: int) -> Status[None]:
     company = selectors.company_get(user=request.user, company_id=company_id)
-    require_flag(request.user, "can_delete")
-    services.company_delete(company=company, actor=_actor(request))
+    services.company_delete(company=company, actor=api_actor(request))
     return Status(204, None)
 
 
@@ -176,21 +155,24 @@ def list_contacts(
     q: str | None = None,
     company: int | None = None,
     responsible: int | None = None,
-    cursor: int | None = None,
+    cursor: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
-    limit = _limit(limit)
-    rows = selectors.contact_list(
-        user=request.user, q=q, company=company, responsible=responsible, after=cursor, limit=limit
+    page = selectors.contact_list(
+        user=request.user,
+        q=q,
+        company=company,
+        responsible=responsible,
+        cursor=cursor,
+        limit=limit,
     )
-    rows, next_cursor = _page(rows, limit)
-    return {"items": [contact_out(c) for c in rows], "next_cursor": next_cursor}
+    return {"items": [contact_out(c) for c in page.items], "next_cursor": page.next_cursor}
 
 
 @contacts_router.post("", response={201: ContactOut, **ERRORS})
 def create_contact(request: HttpRequest, payload: ContactIn) -> Status[dict[str, Any]]:
     contact = services.contact_create(
-        actor=_actor(request), data=_clean_payload(payload, patch=False)
+        actor=api_actor(request), data=_clean_payload(payload, patch=False)
     )
     return Status(201, contact_out(selectors.contact_get(user=request.user, contact_id=contact.pk)))
 
@@ -204,7 +186,7 @@ def get_contact(request: HttpRequest, contact_id: int) -> dict[str, Any]:
 def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch) -> dict[str, Any]:
     contact = selectors.contact_get(user=request.user, contact_id=contact_id)
     services.contact_update(
-        contact=contact, actor=_actor(request), data=_clean_payload(payload, patch=True)
+        contact=contact, actor=api_actor(request), data=_clean_payload(payload, patch=True)
     )
     return contact_out(selectors.contact_get(user=request.user, contact_id=contact_id))
 
@@ -212,6 +194,5 @@ def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch)
 @contacts_router.delete("/{contact_id}", response={204: None, **ERRORS})
 def delete_contact(request: HttpRequest, contact_id: int) -> Status[None]:
     contact = selectors.contact_get(user=request.user, contact_id=contact_id)
-    require_flag(request.user, "can_delete")
-    services.contact_delete(contact=contact, actor=_actor(request))
+    services.contact_delete(contact=contact, actor=api_actor(request))
     return Status(204, None)

@@ -36,7 +36,7 @@ class Company(TimeStampedModel):
     )
     custom = models.JSONField(default=dict, blank=True)
     # LTV in the main currency (kernel.money.MAIN_CURRENCY): the won deals in that currency;
-    # every currency is in deals.CompanyLtv. Maintained by the deal services (counters.track_ltv).
+    # every currency is in deals.CompanyLtv. Maintained by deals.counters.deal_state_changed.
     ltv = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
     last_interaction_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)

@@ -6,13 +6,13 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
-from voronka.kernel.schemas import ErrorOut, Id, MoneyOut, StrictIn, Version  # noqa: F401
+from voronka.kernel.schemas import ErrorOut, Id, MoneyOut, NextCursor, StrictIn, Version  # noqa: F401
 
 
 class AddressSchema(Schema):
     kind: str = "actual"
     text: str = Field(max_length=500)
-    postal_code: str = ""
+    postal_code: str = Field(default="", max_length=10)
 
 
 class CompanyOut(Schema):
@@ -81,7 +81,7 @@ class CompanyPatch(StrictIn):
 
 class CompanyListOut(Schema):
     items: list[CompanyOut]
-    next_cursor: int | None
+    next_cursor: NextCursor
 
 
 class ContactOut(Schema):
@@ -143,4 +143,4 @@ class ContactPatch(StrictIn):
 
 class ContactListOut(Schema):
     items: list[ContactOut]
-    next_cursor: int | None
+    next_cursor: NextCursor

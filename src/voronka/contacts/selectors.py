@@ -9,9 +9,8 @@ from voronka.contacts.models import Company, Contact, ContactEmail, ContactPhone
 from voronka.identity.models import User
 from voronka.identity.scopes import scope_filter
 from voronka.kernel.errors import NotFound, ValidationError
+from voronka.kernel.pagination import Page, keyset_page
 from voronka.kernel.search import SearchTerms, phone_part_q, words_q
-
-MAX_PAGE = 200
 
 
 def companies_visible(user: User) -> QuerySet[Company]:
@@ -127,9 +126,9 @@ def company_list(
     q: str | None = None,
     type: str | None = None,
     responsible: int | None = None,
-    after: int | None = None,
+    cursor: str | None = None,
     limit: int = 50,
-) -> list[Company]:
+) -> Page[Company]:
     # ltv_cells: the LTV per currency shown in the list (one query for the page).
     qs = companies_visible(user).select_related("responsible").prefetch_related("ltv_cells")
     q = _check_q(q)
@@ -139,10 +138,7 @@ def company_list(
         qs = qs.filter(type=type)
     if responsible:
         qs = qs.filter(responsible_id=responsible)
-    if after:
-        qs = qs.filter(pk__lt=after)
-    limit = max(1, min(limit, MAX_PAGE))
-    return list(qs.order_by("-id")[: limit + 1])
+    return keyset_page(qs, order=("-id",), cursor=cursor, limit=limit)
 
 
 def contact_list(
@@ -151,9 +147,9 @@ def contact_list(
     q: str | None = None,
     company: int | None = None,
     responsible: int | None = None,
-    after: int | None = None,
+    cursor: str | None = None,
     limit: int = 50,
-) -> list[Contact]:
+) -> Page[Contact]:
     qs = (
         contacts_visible(user)
         .select_related("company", "responsible")
@@ -166,10 +162,7 @@ def contact_list(
         qs = qs.filter(company_id=company)
     if responsible:
         qs = qs.filter(responsible_id=responsible)
-    if after:
-        qs = qs.filter(pk__lt=after)
-    limit = max(1, min(limit, MAX_PAGE))
-    return list(qs.order_by("-id")[: limit + 1])
+    return keyset_page(qs, order=("-id",), cursor=cursor, limit=limit)
 
 
 PICKER_OPTIONS = 10

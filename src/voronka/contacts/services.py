@@ -9,6 +9,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from voronka.contacts.events import (
+    COMPANY_CREATED,
+    COMPANY_DELETED,
+    COMPANY_UPDATED,
+    CONTACT_CREATED,
+    CONTACT_DELETED,
+    CONTACT_UPDATED,
+)
+from voronka.contacts.inputs import ADDRESS, COMPANY, CONTACT, CONTACT_ITEM
 from voronka.contacts.models import (
     Company,
     CompanyAddress,
@@ -18,12 +27,14 @@ from voronka.contacts.models import (
     ContactPhone,
 )
 from voronka.identity.models import User
+from voronka.identity.permissions import get_for_write, require_active, require_actor_flag
 from voronka.identity.scopes import resolve_responsible
 from voronka.kernel.actor import Actor
-from voronka.kernel.audit import audit, diff, emit
+from voronka.kernel.audit import audit, diff
 from voronka.kernel.customfields import clean_custom
-from voronka.kernel.errors import ApplicationError, Conflict, ErrorCode, ValidationError
-from voronka.kernel.fields import FieldCleaner, to_id, to_int
+from voronka.kernel.errors import ApplicationError, ErrorCode, ValidationError
+from voronka.kernel.events import emit
+from voronka.kernel.fields import FieldCleaner, to_id
 from voronka.kernel.files import files_attach
 from voronka.kernel.normalize import (
     clean_text,
@@ -37,25 +48,10 @@ from voronka.kernel.normalize import (
     normalize_phone,
     normalize_url,
 )
+from voronka.kernel.versions import check_version
 
-COMPANY_FIELDS = {
-    "name",
-    "type",
-    "inn",
-    "kpp",
-    "ogrn",
-    "bank_bik",
-    "bank_account",
-    "bank_name",
-    "phone",
-    "email",
-    "website",
-    "comment",
-    "responsible",
-    "custom",
-    "addresses",
-    "version",
-}
+# Derived from the one declaration (contacts/inputs.py); kept as names for their importers.
+COMPANY_FIELDS = set(COMPANY.fields)
 COMPANY_SCALARS = [
     "name",
     "type",
@@ -71,23 +67,7 @@ COMPANY_SCALARS = [
     "comment",
     "custom",
 ]
-CONTACT_FIELDS = {
-    "company",
-    "last_name",
-    "first_name",
-    "middle_name",
-    "position",
-    "birthday",
-    "messengers",
-    "consent_calls",
-    "consent_mailing",
-    "comment",
-    "responsible",
-    "custom",
-    "phones",
-    "emails",
-    "version",
-}
+CONTACT_FIELDS = set(CONTACT.fields)
 CONTACT_SCALARS = [
     "last_name",
     "first_name",
@@ -108,17 +88,6 @@ def _snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
     return data
 
 
-def _check_version(current: int, given: Any) -> None:
-    if given is None:
-        return
-    try:
-        expected = to_int(given)
-    except ValueError:
-        raise ValidationError({"version": _("Ожидается целое число")}) from None
-    if expected != current:
-        raise Conflict(current_version=current)
-
-
 def _clean_addresses(raw: Any) -> list[dict[str, str]]:
     if not isinstance(raw, list) or len(raw) > 50:
         raise ValueError(_("Ожидается список адресов (не больше 50)"))
@@ -129,22 +98,22 @@ def _clean_addresses(raw: Any) -> list[dict[str, str]]:
             item = {"text": item}
         if not isinstance(item, Mapping):
             raise ValueError(_("Адрес — объект {kind, text}"))
-        text = clean_text(str(item.get("text", "")), max_length=500)
+        text = clean_text(str(item.get("text", "")), max_length=ADDRESS.max_length("text"))
         if not text:
             continue
         kind = str(item.get("kind") or CompanyAddress.Kind.ACTUAL)
         if kind not in kinds:
             raise ValueError(_("Неизвестный вид адреса"))
-        postal = clean_text(str(item.get("postal_code") or ""), max_length=10)
+        postal = clean_text(
+            str(item.get("postal_code") or ""), max_length=ADDRESS.max_length("postal_code")
+        )
         result.append({"kind": kind, "text": text, "postal_code": postal})
     return result
 
 
 def _clean_company(data: Mapping[str, Any], *, company: Company | None) -> FieldCleaner:
-    c = FieldCleaner(data, COMPANY_FIELDS)
-    c.text("name", max_length=255, required=company is None or c.has("name"))
-    if company is None and not c.has("name"):
-        c.error("name", _("Обязательное поле"))
+    c = FieldCleaner(data, COMPANY.keys(creating=company is None))
+    COMPANY.clean_texts(c, creating=company is None)  # one rule for create and update
     if c.has("type"):
         if data["type"] not in CompanyType.values:
             c.error("type", _("Тип: legal, sole_proprietor или family"))
@@ -156,11 +125,9 @@ def _clean_company(data: Mapping[str, Any], *, company: Company | None) -> Field
     c.apply("bank_bik", normalize_bik)
     bik = c.cleaned.get("bank_bik", company.bank_bik if company else "")
     c.apply("bank_account", lambda v: normalize_bank_account(v, bik))
-    c.text("bank_name", max_length=255)
     c.apply("phone", normalize_phone)
     c.apply("email", normalize_email)
-    c.apply("website", lambda v: normalize_url(v, max_length=255))
-    c.text("comment", max_length=10000)
+    c.apply("website", lambda v: normalize_url(v, max_length=COMPANY.max_length("website")))
     if c.has("addresses"):
         c.apply("addresses", _clean_addresses, allow_blank=False)
     # Cross-field: KPP belongs to legal entities only; a 12-digit INN is a person's.
@@ -178,8 +145,20 @@ def _set_addresses(company: Company, addresses: list[dict[str, str]]) -> None:
     CompanyAddress.objects.bulk_create(CompanyAddress(company=company, **a) for a in addresses)
 
 
+def company_get_for_write(*, actor: Actor, company_id: int) -> Company:
+    """Lock a company the actor may act on, or NotFound (outside the scope it does not exist)."""
+    return get_for_write(
+        Company.objects.all(),
+        actor=actor,
+        entity="company",
+        pk=company_id,
+        message=_("Компания не найдена"),
+    )
+
+
 @transaction.atomic
 def company_create(*, actor: Actor, data: Mapping[str, Any]) -> Company:
+    require_active(actor)
     c = _clean_company(data, company=None)
     responsible: User | None = None
     try:
@@ -194,6 +173,7 @@ def company_create(*, actor: Actor, data: Mapping[str, Any]) -> Company:
     except ValidationError as exc:
         c.errors.update(exc.errors)
     c.raise_if_errors()
+    assert responsible is not None  # resolve_responsible returned it, or an error was raised
     addresses = c.cleaned.pop("addresses", [])
     company = Company.objects.create(responsible=responsible, custom=custom, **c.cleaned)
     files_attach(entity="company", object_id=company.pk, actor=actor, before={}, after=custom)
@@ -201,14 +181,14 @@ def company_create(*, actor: Actor, data: Mapping[str, Any]) -> Company:
     after = _snapshot(company, COMPANY_SCALARS)
     after["addresses"] = [a["text"] for a in addresses]
     audit(actor=actor, obj=company, action="created", changes=diff({}, after))
-    emit(name="company.created", obj=company, actor=actor, payload={"name": company.name})
+    emit(COMPANY_CREATED, obj=company, actor=actor, payload={"name": company.name})
     return company
 
 
 @transaction.atomic
 def company_update(*, company: Company, actor: Actor, data: Mapping[str, Any]) -> Company:
-    company = Company.objects.select_for_update().get(pk=company.pk)
-    _check_version(company.version, data.get("version"))
+    company = company_get_for_write(actor=actor, company_id=company.pk)
+    check_version(company.version, data.get("version"))
     c = _clean_company(data, company=company)
     if "responsible" in data:
         try:
@@ -247,12 +227,14 @@ def company_update(*, company: Company, actor: Actor, data: Mapping[str, Any]) -
     changes = diff(before, after)
     if changes:
         audit(actor=actor, obj=company, action="updated", changes=changes)
-        emit(name="company.updated", obj=company, actor=actor, payload={"changes": changes})
+        emit(COMPANY_UPDATED, obj=company, actor=actor, payload={"changes": changes})
     return company
 
 
 @transaction.atomic
 def company_delete(*, company: Company, actor: Actor) -> None:
+    company = company_get_for_write(actor=actor, company_id=company.pk)  # 404 before the 403
+    require_actor_flag(actor, "can_delete")
     if company.deals.exists() or company.contacts.exists():
         raise ApplicationError(
             _("У компании есть сделки или контакты — сначала перенесите их"), code=ErrorCode.IN_USE
@@ -269,7 +251,7 @@ def company_delete(*, company: Company, actor: Actor) -> None:
         action="deleted",
         changes=diff(_snapshot(company, COMPANY_SCALARS), {}),
     )
-    emit(name="company.deleted", obj=company, actor=actor, payload={"name": company.name})
+    emit(COMPANY_DELETED, obj=company, actor=actor, payload={"name": company.name})
     company.delete()
 
 
@@ -316,21 +298,15 @@ def _clean_messengers(raw: Any) -> dict[str, str]:
         name = clean_text(key)
         if not name or len(name) > 30:
             raise ValueError(_("Название мессенджера — от 1 до 30 символов"))
-        login = clean_text(value, max_length=200)
+        login = clean_text(value, max_length=CONTACT_ITEM.max_length("messenger"))
         if login:
             result[name] = login
     return result
 
 
 def _clean_contact(data: Mapping[str, Any], *, contact: Contact | None) -> FieldCleaner:
-    c = FieldCleaner(data, CONTACT_FIELDS)
-    c.text("first_name", max_length=80, required=contact is None or c.has("first_name"))
-    if contact is None and not c.has("first_name"):
-        c.error("first_name", _("Обязательное поле"))
-    c.text("last_name", max_length=80)
-    c.text("middle_name", max_length=80)
-    c.text("position", max_length=120)
-    c.text("comment", max_length=10000)
+    c = FieldCleaner(data, CONTACT.keys(creating=contact is None))
+    CONTACT.clean_texts(c, creating=contact is None)  # one rule for create and update
     if c.has("birthday"):
         if c.data["birthday"] in (None, ""):
             c.cleaned["birthday"] = None
@@ -376,8 +352,20 @@ def _set_channels(contact: Contact, phones: list[str] | None, emails: list[str] 
         ContactEmail.objects.bulk_create(ContactEmail(contact=contact, address=e) for e in emails)
 
 
+def contact_get_for_write(*, actor: Actor, contact_id: int) -> Contact:
+    """Lock a contact the actor may act on, or NotFound (outside the scope it does not exist)."""
+    return get_for_write(
+        Contact.objects.all(),
+        actor=actor,
+        entity="contact",
+        pk=contact_id,
+        message=_("Контакт не найден"),
+    )
+
+
 @transaction.atomic
 def contact_create(*, actor: Actor, data: Mapping[str, Any]) -> Contact:
+    require_active(actor)
     c = _clean_contact(data, contact=None)
     responsible = company = None
     try:
@@ -415,14 +403,14 @@ def contact_create(*, actor: Actor, data: Mapping[str, Any]) -> Contact:
     after = _snapshot(contact, CONTACT_SCALARS)
     after.update(company=company.pk, phones=phones, emails=emails)
     audit(actor=actor, obj=contact, action="created", changes=diff({}, after))
-    emit(name="contact.created", obj=contact, actor=actor, payload={"company": company.pk})
+    emit(CONTACT_CREATED, obj=contact, actor=actor, payload={"company": company.pk})
     return contact
 
 
 @transaction.atomic
 def contact_update(*, contact: Contact, actor: Actor, data: Mapping[str, Any]) -> Contact:
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    _check_version(contact.version, data.get("version"))
+    contact = contact_get_for_write(actor=actor, contact_id=contact.pk)
+    check_version(contact.version, data.get("version"))
     c = _clean_contact(data, contact=contact)
     if "responsible" in data:
         try:
@@ -473,12 +461,14 @@ def contact_update(*, contact: Contact, actor: Actor, data: Mapping[str, Any]) -
     changes = diff(before, after)
     if changes:
         audit(actor=actor, obj=contact, action="updated", changes=changes)
-        emit(name="contact.updated", obj=contact, actor=actor, payload={"changes": changes})
+        emit(CONTACT_UPDATED, obj=contact, actor=actor, payload={"changes": changes})
     return contact
 
 
 @transaction.atomic
 def contact_delete(*, contact: Contact, actor: Actor) -> None:
+    contact = contact_get_for_write(actor=actor, contact_id=contact.pk)  # 404 before the 403
+    require_actor_flag(actor, "can_delete")
     if contact.tasks.filter(status="open").exists():  # see company_delete
         raise ApplicationError(
             _("У контакта есть открытые задачи — завершите их перед удалением"),
@@ -490,5 +480,5 @@ def contact_delete(*, contact: Contact, actor: Actor) -> None:
         action="deleted",
         changes=diff(_snapshot(contact, CONTACT_SCALARS), {}),
     )
-    emit(name="contact.deleted", obj=contact, actor=actor, payload={"company": contact.company_id})
+    emit(CONTACT_DELETED, obj=contact, actor=actor, payload={"company": contact.company_id})
     contact.delete()

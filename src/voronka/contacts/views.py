@@ -18,71 +18,28 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from voronka.activities.selectors import object_timeline
 from voronka.contacts import selectors, services
+from voronka.contacts.inputs import COMPANY, CONTACT
 from voronka.contacts.models import Company, CompanyAddress, CompanyType, Contact
 from voronka.deals.forms import custom_from_post, uploaded_files
 from voronka.deals.selectors import deal_stats, deals_visible
 from voronka.identity.scopes import assignable_users
 from voronka.kernel import clock
-from voronka.kernel.actor import Actor
 from voronka.kernel.customfields import definitions
 from voronka.kernel.errors import ApplicationError, ErrorCode, NotFound, ValidationError
 from voronka.kernel.fields import to_id_or_none
 from voronka.kernel.files import file_store, files_of_record
+from voronka.kernel.inputs import Kind
 from voronka.kernel.models import CustomField
+from voronka.web.http import htmx_target, not_found, ui_actor
 
-COMPANY_TEXT = [
-    "name",
-    "type",
-    "inn",
-    "kpp",
-    "ogrn",
-    "bank_bik",
-    "bank_account",
-    "bank_name",
-    "phone",
-    "email",
-    "website",
-    "comment",
-    "responsible",
-    "version",
-]
+# The single-value fields a form posts, from the one declaration (contacts/inputs.py); lists,
+# objects and the consent flags are read apart.
+COMPANY_TEXT = [k for k, f in COMPANY.fields.items() if f.kind not in (Kind.LIST, Kind.OBJECT)]
 CONTACT_TEXT = [
-    "company",
-    "last_name",
-    "first_name",
-    "middle_name",
-    "position",
-    "birthday",
-    "comment",
-    "responsible",
-    "version",
+    k for k, f in CONTACT.fields.items() if f.kind not in (Kind.LIST, Kind.OBJECT, Kind.BOOL)
 ]
 MESSENGERS = ["telegram", "whatsapp", "vk"]
 PAGE = 50
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_user(request.user, request=request)
-
-
-def _htmx_target(request: HttpRequest) -> str:
-    return (
-        request.headers.get("HX-Target", "") if request.headers.get("HX-Request") == "true" else ""
-    )
-
-
-def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/error.html", {"code": 404}, status=404)
-
-
-def _page(rows: list[Any]) -> tuple[list[Any], int | None]:
-    if len(rows) > PAGE:
-        return rows[:PAGE], rows[PAGE - 1].pk
-    return rows, None
-
-
-def _after(request: HttpRequest) -> int | None:
-    return to_id_or_none(request.GET.get("after"))
 
 
 def _with_current(choices: list[Any], current: Any) -> list[Any]:
@@ -110,7 +67,7 @@ def _store_uploads(
 ) -> None:
     for key, upload in uploaded_files(fields, request.FILES).items():
         values[key] = file_store(
-            upload=upload, entity=entity, actor=_actor(request), field=f"custom.{key}"
+            upload=upload, entity=entity, actor=ui_actor(request), field=f"custom.{key}"
         ).token  # attached to the record by the service (kernel.files.files_attach)
 
 
@@ -123,30 +80,33 @@ def company_list(request: HttpRequest) -> HttpResponse:
     ctype = request.GET.get("type") or None
     if ctype not in (None, *CompanyType.values):
         ctype = None
+    cursor = request.GET.get("cursor") or None
+    rows: list[Company] = []
+    next_cursor = None
     try:
-        rows = selectors.company_list(
-            user=request.user, q=request.GET.get("q"), type=ctype, after=_after(request), limit=PAGE
+        page = selectors.company_list(
+            user=request.user, q=request.GET.get("q"), type=ctype, cursor=cursor, limit=PAGE
         )
+        rows, next_cursor = page.items, page.next_cursor
     except ValidationError as exc:
-        rows, error = [], exc
-    rows, next_after = _page(rows)
+        error = exc
     params = request.GET.copy()
-    params.pop("after", None)
+    params.pop("cursor", None)
     type_params = params.copy()
     type_params.pop("type", None)
     context = {
         "companies": rows,
-        "next_after": next_after,
+        "next_cursor": next_cursor,
         "query": params.urlencode(),
         "error": error,
         "types": CompanyType.choices,
         "type": ctype,
         "q": request.GET.get("q", ""),
         "type_query": type_params.urlencode(),
-        "is_first": _after(request) is None,
+        "is_first": cursor is None,
     }
     status = 422 if error else 200
-    if _htmx_target(request) == "company-results":
+    if htmx_target(request) == "company-results":
         return render(request, "contacts/_company_results.html", context, status=status)
     return render(request, "contacts/company_list.html", context, status=status)
 
@@ -154,25 +114,28 @@ def company_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def contact_list(request: HttpRequest) -> HttpResponse:
     error = None
+    cursor = request.GET.get("cursor") or None
+    rows: list[Contact] = []
+    next_cursor = None
     try:
-        rows = selectors.contact_list(
-            user=request.user, q=request.GET.get("q"), after=_after(request), limit=PAGE
+        page = selectors.contact_list(
+            user=request.user, q=request.GET.get("q"), cursor=cursor, limit=PAGE
         )
+        rows, next_cursor = page.items, page.next_cursor
     except ValidationError as exc:
-        rows, error = [], exc
-    rows, next_after = _page(rows)
+        error = exc
     params = request.GET.copy()
-    params.pop("after", None)
+    params.pop("cursor", None)
     context = {
         "contacts": rows,
-        "next_after": next_after,
+        "next_cursor": next_cursor,
         "query": params.urlencode(),
         "error": error,
         "q": request.GET.get("q", ""),
-        "is_first": _after(request) is None,
+        "is_first": cursor is None,
     }
     status = 422 if error else 200
-    if _htmx_target(request) == "contact-results":
+    if htmx_target(request) == "contact-results":
         return render(request, "contacts/_contact_results.html", context, status=status)
     return render(request, "contacts/contact_list.html", context, status=status)
 
@@ -233,7 +196,7 @@ def company_create(request: HttpRequest) -> HttpResponse:
         data = _company_data(request)
         try:
             _store_uploads(request, "company", _fields("company"), data["custom"])
-            company = services.company_create(actor=_actor(request), data=data)
+            company = services.company_create(actor=ui_actor(request), data=data)
         except ApplicationError as exc:
             return render(
                 request,
@@ -258,13 +221,13 @@ def company_edit(request: HttpRequest, company_id: int) -> HttpResponse:
     try:
         company = selectors.company_get(user=request.user, company_id=company_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     if request.method == "POST":
         data = _company_data(request)
         _drop_unchanged(data, responsible=company.responsible_id)
         try:
             _store_uploads(request, "company", _fields("company"), data["custom"])
-            services.company_update(company=company, actor=_actor(request), data=data)
+            services.company_update(company=company, actor=ui_actor(request), data=data)
         except ApplicationError as exc:
             conflict = exc.code == ErrorCode.CONFLICT
             company = selectors.company_get(user=request.user, company_id=company_id)
@@ -291,7 +254,7 @@ def company_detail(request: HttpRequest, company_id: int) -> HttpResponse:
     try:
         company = selectors.company_get(user=request.user, company_id=company_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     deals_qs = deals_visible(request.user).filter(company=company)
     stats = deal_stats(deals_qs)
     fields = _fields("company")
@@ -347,7 +310,7 @@ def _contact_data(request: HttpRequest, contact: Contact | None) -> dict[str, An
 
 def _contact_form(request: HttpRequest, contact: Contact | None, **extra: Any) -> dict[str, Any]:
     fields = _fields("contact")
-    context = {
+    context: dict[str, Any] = {
         "contact": contact,
         "people": _with_current(
             list(assignable_users(request.user, "contact")),
@@ -398,7 +361,7 @@ def contact_create(request: HttpRequest) -> HttpResponse:
         data = _contact_data(request, None)
         try:
             _store_uploads(request, "contact", _fields("contact"), data["custom"])
-            contact = services.contact_create(actor=_actor(request), data=data)
+            contact = services.contact_create(actor=ui_actor(request), data=data)
         except ApplicationError as exc:
             return render(
                 request,
@@ -423,13 +386,13 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
     try:
         contact = selectors.contact_get(user=request.user, contact_id=contact_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     if request.method == "POST":
         data = _contact_data(request, contact)
         _drop_unchanged(data, company=contact.company_id, responsible=contact.responsible_id)
         try:
             _store_uploads(request, "contact", _fields("contact"), data["custom"])
-            services.contact_update(contact=contact, actor=_actor(request), data=data)
+            services.contact_update(contact=contact, actor=ui_actor(request), data=data)
         except ApplicationError as exc:
             conflict = exc.code == ErrorCode.CONFLICT
             contact = selectors.contact_get(user=request.user, contact_id=contact_id)
@@ -456,7 +419,7 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
     try:
         contact = selectors.contact_get(user=request.user, contact_id=contact_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     fields = _fields("contact")
     return render(
         request,
@@ -504,7 +467,7 @@ def company_quick_create(request: HttpRequest) -> HttpResponse:
     data = {"name": post.get("new_company_name", ""), "type": post.get("new_company_type", "")}
     context: dict[str, Any] = {"company_types": CompanyType.choices, "post": post, "errors": {}}
     try:
-        company = services.company_create(actor=_actor(request), data=data)
+        company = services.company_create(actor=ui_actor(request), data=data)
     except ApplicationError as exc:
         context.update(errors=exc.errors, message=exc.message if not exc.errors else "")
         return render(

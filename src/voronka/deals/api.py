@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Status
 
 from voronka.activities.selectors import object_timeline
+from voronka.customfields import services as customfield_services
 from voronka.deals import selectors, services
 from voronka.deals.models import Deal, Pipeline, Stage
 from voronka.deals.schemas import (
@@ -29,18 +30,13 @@ from voronka.deals.schemas import (
     StagePatch,
     TimelineItemOut,
 )
-from voronka.identity.scopes import require_flag
-from voronka.kernel.actor import Actor, ActorKind
 from voronka.kernel.errors import NotFound
 from voronka.kernel.models import CustomField
 from voronka.kernel.schemas import ERRORS
+from voronka.web.http import api_actor
 
 pipelines_router = Router(tags=["pipelines"])
 deals_router = Router(tags=["deals"])
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_user(request.user, request=request, kind=ActorKind.API)
 
 
 def _pipeline_out(p: Pipeline) -> dict[str, Any]:
@@ -71,8 +67,7 @@ def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
 
 @pipelines_router.post("", response={201: PipelineOut, **ERRORS})
 def create_pipeline(request: HttpRequest, payload: PipelineIn) -> Status[dict[str, Any]]:
-    require_flag(request.user, "can_configure")
-    pipeline = services.pipeline_create(actor=_actor(request), name=payload.name)
+    pipeline = services.pipeline_create(actor=api_actor(request), name=payload.name)
     return Status(201, _pipeline_out(selectors.pipeline_get(pipeline.pk)))
 
 
@@ -94,8 +89,9 @@ def list_custom_fields(request: HttpRequest, entity: str | None = None) -> Any:
 
 @pipelines_router.post("/custom-fields", response={201: CustomFieldOut, **ERRORS})
 def create_custom_field(request: HttpRequest, payload: CustomFieldIn) -> Any:
-    require_flag(request.user, "can_configure")
-    return Status(201, services.custom_field_create(actor=_actor(request), data=payload.dict()))
+    return Status(
+        201, customfield_services.custom_field_create(actor=api_actor(request), data=payload.dict())
+    )
 
 
 @pipelines_router.get("/{pipeline_id}", response={200: PipelineOut, **ERRORS})
@@ -105,9 +101,8 @@ def get_pipeline(request: HttpRequest, pipeline_id: int) -> dict[str, Any]:
 
 @pipelines_router.patch("/{pipeline_id}", response={200: PipelineOut, **ERRORS})
 def rename_pipeline(request: HttpRequest, pipeline_id: int, payload: PipelineIn) -> dict[str, Any]:
-    require_flag(request.user, "can_configure")
     pipeline = selectors.pipeline_get(pipeline_id)
-    services.pipeline_rename(pipeline=pipeline, actor=_actor(request), name=payload.name)
+    services.pipeline_rename(pipeline=pipeline, actor=api_actor(request), name=payload.name)
     return _pipeline_out(selectors.pipeline_get(pipeline_id))
 
 
@@ -115,9 +110,8 @@ def rename_pipeline(request: HttpRequest, pipeline_id: int, payload: PipelineIn)
 def create_stage(
     request: HttpRequest, pipeline_id: int, payload: StageIn
 ) -> Status[dict[str, Any]]:
-    require_flag(request.user, "can_configure")
     pipeline = selectors.pipeline_get(pipeline_id)
-    stage = services.stage_create(pipeline=pipeline, actor=_actor(request), data=payload.dict())
+    stage = services.stage_create(pipeline=pipeline, actor=api_actor(request), data=payload.dict())
     return Status(201, _stage_out(stage))
 
 
@@ -132,16 +126,14 @@ def _stage_or_404(pipeline_id: int, stage_id: int) -> Stage:
 def update_stage(
     request: HttpRequest, pipeline_id: int, stage_id: int, payload: StagePatch
 ) -> dict[str, Any]:
-    require_flag(request.user, "can_configure")
     stage = _stage_or_404(pipeline_id, stage_id)
     data = payload.dict(exclude_unset=True)
-    return _stage_out(services.stage_update(stage=stage, actor=_actor(request), data=data))
+    return _stage_out(services.stage_update(stage=stage, actor=api_actor(request), data=data))
 
 
 @pipelines_router.delete("/{pipeline_id}/stages/{stage_id}", response={204: None, **ERRORS})
 def delete_stage(request: HttpRequest, pipeline_id: int, stage_id: int) -> Status[None]:
-    require_flag(request.user, "can_configure")
-    services.stage_delete(stage=_stage_or_404(pipeline_id, stage_id), actor=_actor(request))
+    services.stage_delete(stage=_stage_or_404(pipeline_id, stage_id), actor=api_actor(request))
     return Status(204, None)
 
 
@@ -206,11 +198,7 @@ def list_deals(
     cursor: str | None = None,
 ) -> HttpResponse:
     filters = selectors.DealFilter.from_params(request.GET)
-    if limit < 1 or limit > selectors.MAX_PAGE:
-        from voronka.kernel.errors import ValidationError
-
-        raise ValidationError({"limit": _("От 1 до %(n)s") % {"n": selectors.MAX_PAGE}})
-    rows, next_cursor = selectors.deal_list_values(
+    page = selectors.deal_list_values(
         user=request.user, filters=filters, limit=limit, cursor=cursor
     )
     # Rows go straight to orjson: per-row schema validation costs half the throughput.
@@ -231,9 +219,9 @@ def list_deals(
             "stage_entered_at": r["stage_entered_at"],
             "version": r["version"],
         }
-        for r in rows
+        for r in page.items
     ]
-    body = orjson.dumps({"items": items, "next_cursor": next_cursor}, default=_json_default)
+    body = orjson.dumps({"items": items, "next_cursor": page.next_cursor}, default=_json_default)
     return HttpResponse(body, content_type="application/json")
 
 
@@ -241,13 +229,45 @@ def list_deals(
 def create_deal(request: HttpRequest, payload: DealIn) -> Status[dict[str, Any]]:
     data = payload.dict(exclude_unset=True)
     data = {k: v for k, v in data.items() if v is not None or k in ("custom",)}
-    deal = services.deal_create(actor=_actor(request), data=data)
+    deal = services.deal_create(actor=api_actor(request), data=data)
     return Status(201, deal_out(selectors.deal_get(user=request.user, deal_id=deal.pk)))
 
 
 @deals_router.get("/{deal_id}", response={200: DealOut, **ERRORS})
-def get_deal(request: HttpRequest, deal_id: int) -> dict[str, Any]:
-    return deal_out(selectors.deal_get(user=request.user, deal_id=deal_id))
+def get_deal(request: HttpRequest, deal_id: int) -> HttpResponse:
+    # One row of values straight to orjson, as the list: the same JSON as deal_out (tested), at
+    # a third of the cost of model instances validated through DealOut.
+    row = selectors.deal_values(user=request.user, deal_id=deal_id)
+    body = {
+        "id": row["id"],
+        "title": row["title"],
+        "pipeline": row["pipeline_id"],
+        "stage": row["stage_id"],
+        "status": row["status"],
+        "amount": str(row["amount"]),
+        "currency": row["currency"],
+        "responsible": row["responsible_id"],
+        "company": row["company_id"],
+        "company_name": row["company__name"],
+        "contacts": row["contacts"],
+        "source": row["source"],
+        "utm_source": row["utm_source"],
+        "utm_medium": row["utm_medium"],
+        "utm_campaign": row["utm_campaign"],
+        "utm_content": row["utm_content"],
+        "utm_term": row["utm_term"],
+        "comment": row["comment"],
+        "custom": row["custom"],
+        "opened_at": row["opened_at"],
+        "closed_at": row["closed_at"],
+        "stage_entered_at": row["stage_entered_at"],
+        "loss_reason": row["loss_reason_id"],
+        "loss_comment": row["loss_comment"],
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+    return HttpResponse(orjson.dumps(body, default=_json_default), content_type="application/json")
 
 
 def _if_match(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
@@ -266,15 +286,14 @@ def update_deal(request: HttpRequest, deal_id: int, payload: DealPatch) -> dict[
             from voronka.kernel.errors import ValidationError
 
             raise ValidationError({key: _("Не может быть пустым")})
-    services.deal_update(deal=deal, actor=_actor(request), data=data)
+    services.deal_update(deal=deal, actor=api_actor(request), data=data)
     return deal_out(selectors.deal_get(user=request.user, deal_id=deal_id))
 
 
 @deals_router.delete("/{deal_id}", response={204: None, **ERRORS})
 def delete_deal(request: HttpRequest, deal_id: int) -> Status[None]:
     deal = selectors.deal_get(user=request.user, deal_id=deal_id)
-    require_flag(request.user, "can_delete")
-    services.deal_delete(deal=deal, actor=_actor(request))
+    services.deal_delete(deal=deal, actor=api_actor(request))
     return Status(204, None)
 
 
@@ -287,7 +306,7 @@ def move_deal(request: HttpRequest, deal_id: int, payload: DealMoveIn) -> dict[s
     services.deal_move_to_stage(
         deal=deal,
         stage=payload.stage,
-        actor=_actor(request),
+        actor=api_actor(request),
         version=version,
         fields=payload.fields,
         loss_reason=payload.loss_reason,

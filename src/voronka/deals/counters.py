@@ -1,109 +1,143 @@
-"""Deal-side maintained counters. Called only from deal and task services, inside their
-transaction; `deal_counters_rebuild` recomputes them from the rows (seed, repair, tests)."""
+"""Deal-side maintained counters: board cells, stage day buckets, per-user open / "needs a next
+task" numbers, company LTV. Kept by one function, `deal_state_changed(before, after)`, which the
+deal and task services call inside their transaction; `deal_counters_rebuild` recomputes them
+from the rows (seed, repair, and the oracle of the tests)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import connection, models, transaction
+from django.db.models import Count, F
 from django.utils import timezone
 
 from voronka.contacts.models import Company
 from voronka.deals.models import (
+    NEEDS_NEXT_TASK,
     CompanyLtv,
     Deal,
     DealBoardCounter,
     DealStageDayCounter,
     DealUserCounter,
     StageSemantic,
+    needs_next_task,
 )
-from voronka.kernel.counters import upsert_add, upsert_add_many
+from voronka.kernel.counters import upsert_add_many
 from voronka.kernel.money import MAIN_CURRENCY
-
-
-class BoardKey(NamedTuple):
-    """Where a deal counts on the board: its cell (stage, responsible, currency) and amount."""
-
-    stage_id: int
-    responsible_id: int
-    currency: str
-    amount: Decimal
-
-
-def board_key(deal: Deal) -> BoardKey:
-    return BoardKey(deal.stage_id, deal.responsible_id, deal.currency, Decimal(deal.amount))
-
-
-def track_board(before: BoardKey | None, after: BoardKey | None) -> None:
-    """Move a deal's count and amount between board cells (None: created / deleted). A deal
-    counts in the cell of its own currency: amounts of different currencies never meet."""
-    if before == after:
-        return
-    for key, sign in ((before, -1), (after, +1)):
-        if key is not None:
-            upsert_add_many(
-                DealBoardCounter,
-                {
-                    "stage": key.stage_id,
-                    "responsible": key.responsible_id,
-                    "currency": key.currency,
-                },
-                {"count": sign, "amount": key.amount * sign},
-            )
-
-
-def track_ltv(company_id: int, currency: str, amount: Decimal) -> None:
-    """Add (or, negative, remove) a won deal's amount to its company's LTV in its currency;
-    `Company.ltv` mirrors the main currency."""
-    if not amount:
-        return
-    upsert_add_many(CompanyLtv, {"company": company_id, "currency": currency}, {"amount": amount})
-    if currency == MAIN_CURRENCY:
-        Company.objects.filter(pk=company_id).update(ltv=F("ltv") + amount)
 
 
 def local_day(moment: dt.datetime) -> dt.date:
     return timezone.localtime(moment).date()
 
 
-def track_open_deal(
-    *, responsible_id: int, stage_id: int, entered_at: dt.datetime, open_tasks: int, sign: int
-) -> None:
-    """Add (sign=+1) or remove (sign=-1) one open deal from the counters."""
-    upsert_add(
-        DealStageDayCounter,
-        {"responsible": responsible_id, "stage": stage_id, "day": local_day(entered_at)},
-        sign,
-    )
-    upsert_add(DealUserCounter, {"responsible": responsible_id}, sign, column="open_deals")
-    if open_tasks == 0:
-        upsert_add(DealUserCounter, {"responsible": responsible_id}, sign, column="without_task")
+@dataclass(frozen=True, slots=True)
+class DealState:
+    """What the maintained counters key on, read from a deal before and after a write."""
 
+    status: str
+    stage_id: int
+    responsible_id: int
+    currency: str
+    amount: Decimal
+    company_id: int
+    open_tasks: int
+    stage_entered_at: dt.datetime
 
-def track_deal_state(deal: Deal, sign: int) -> None:
-    if deal.status == StageSemantic.OPEN:
-        track_open_deal(
-            responsible_id=deal.responsible_id,
+    @classmethod
+    def of(cls, deal: Deal) -> DealState:
+        return cls(
+            status=str(deal.status),
             stage_id=deal.stage_id,
-            entered_at=deal.stage_entered_at,
+            responsible_id=deal.responsible_id,
+            currency=deal.currency,
+            amount=Decimal(deal.amount),
+            company_id=deal.company_id,
             open_tasks=deal.open_tasks,
-            sign=sign,
+            stage_entered_at=deal.stage_entered_at,
         )
 
 
-def track_task_count_change(deal: Deal, before: int, after: int) -> None:
-    """A deal's open-task count changed: it may have gained or lost its "without task" mark."""
-    if deal.status != StageSemantic.OPEN or (before == 0) == (after == 0):
+# A counter row a deal state counts in: (model, its key columns, {column: amount}).
+Cell = tuple[type[models.Model], dict[str, Any], dict[str, Any]]
+
+
+def _board_cells(s: DealState) -> Iterator[Cell]:
+    """Every deal counts in its board cell (stage, responsible, currency): amounts of different
+    currencies never meet (decision 0010)."""
+    keys = {"stage": s.stage_id, "responsible": s.responsible_id, "currency": s.currency}
+    yield DealBoardCounter, keys, {"count": 1, "amount": s.amount}
+
+
+def _open_deal_cells(s: DealState) -> Iterator[Cell]:
+    """An open deal counts in its day bucket (the SLA counter) and its responsible's open and
+    "needs a next task" numbers."""
+    if s.status != StageSemantic.OPEN:
         return
-    upsert_add(
+    day = local_day(s.stage_entered_at)
+    keys = {"responsible": s.responsible_id, "stage": s.stage_id, "day": day}
+    yield DealStageDayCounter, keys, {"count": 1}
+    without = 1 if needs_next_task(s) else 0
+    yield (
         DealUserCounter,
-        {"responsible": deal.responsible_id},
-        1 if after == 0 else -1,
-        column="without_task",
+        {"responsible": s.responsible_id},
+        {"open_deals": 1, "without_task": without},
     )
+
+
+def _ltv_cells(s: DealState) -> Iterator[Cell]:
+    """A won deal counts in its company's LTV in its currency; `Company.ltv` mirrors the main
+    currency."""
+    if s.status != StageSemantic.WON:
+        return
+    yield CompanyLtv, {"company": s.company_id, "currency": s.currency}, {"amount": s.amount}
+    if s.currency == MAIN_CURRENCY:
+        yield Company, {"pk": s.company_id}, {"ltv": s.amount}
+
+
+# Every counter kept from the deal rows, by name (a negative control drops one).
+MAINTAINED: dict[str, Callable[[DealState], Iterator[Cell]]] = {
+    "board": _board_cells,
+    "open_deals": _open_deal_cells,
+    "ltv": _ltv_cells,
+}
+
+
+def deal_state_deltas(before: DealState | None, after: DealState | None) -> list[Cell]:
+    """What a deal's change from `before` to `after` (None: created / deleted) adds to each
+    maintained counter: the cells whose numbers change, with the non-zero changes, in a fixed
+    order (two transactions that share cells lock them in the same order)."""
+    changes: dict[tuple[str, tuple[tuple[str, Any], ...]], Cell] = {}
+    for state, sign in ((before, -1), (after, +1)):
+        if state is None:
+            continue
+        for cells in MAINTAINED.values():
+            for model, keys, amounts in cells(state):
+                key = (model._meta.label, tuple(keys.items()))
+                total = changes.setdefault(key, (model, keys, {}))[2]
+                for column, amount in amounts.items():
+                    total[column] = total.get(column, 0) + sign * amount
+    out: list[Cell] = []
+    for key in sorted(changes):
+        model, keys, total = changes[key]
+        deltas = {column: delta for column, delta in total.items() if delta}
+        if deltas:
+            out.append((model, keys, deltas))
+    return out
+
+
+def deal_state_changed(before: DealState | None, after: DealState | None) -> None:
+    """THE bookkeeping of a deal write: every service that changes what a deal counts as
+    (create, update, move, delete, a task opened or closed on it) calls this once, inside its
+    transaction, with the deal's state before and after (None: created / deleted)."""
+    for model, keys, deltas in deal_state_deltas(before, after):
+        if model is Company:  # a column of an existing row, never inserted
+            Company.objects.filter(**keys).update(**{c: F(c) + d for c, d in deltas.items()})
+        else:
+            upsert_add_many(model, keys, deltas)
 
 
 @transaction.atomic
@@ -131,11 +165,18 @@ def deal_counters_rebuild() -> None:
         batch_size=5000,
     )
     qn = connection.ops.quote_name
+    per_user = (
+        Deal.objects.filter(status=StageSemantic.OPEN)
+        .order_by()
+        .values("responsible_id")
+        .annotate(open_deals=Count("id"), without_task=Count("id", filter=NEEDS_NEXT_TASK))
+    )
+    per_user_sql, per_user_params = per_user.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {qn(DealUserCounter._meta.db_table)} (responsible_id, open_deals, without_task) "
-            f"SELECT responsible_id, COUNT(*), SUM(CASE WHEN open_tasks = 0 THEN 1 ELSE 0 END) "
-            f"FROM {qn(Deal._meta.db_table)} WHERE status = 'open' GROUP BY responsible_id"
+            f"INSERT INTO {qn(DealUserCounter._meta.db_table)} "
+            f"(responsible_id, open_deals, without_task) {per_user_sql}",
+            per_user_params,
         )
         cursor.execute(
             f"INSERT INTO {qn(DealBoardCounter._meta.db_table)} "

@@ -8,6 +8,8 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 
+from voronka.deals.inputs import DEAL
+from voronka.kernel.inputs import Kind
 from voronka.kernel.models import CustomField, CustomFieldType
 
 
@@ -49,25 +51,18 @@ def uploaded_files(
     }
 
 
+# The deal's single-value fields a form posts, from the one declaration (deals/inputs.py);
+# contacts and custom values are read below, the loss only with a lost stage (views).
+DEAL_POSTED = [
+    k
+    for k, f in DEAL.fields.items()
+    if f.kind not in (Kind.IDS, Kind.OBJECT) and k not in ("loss_reason", "loss_comment")
+]
+
+
 def deal_from_post(post: QueryDict) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    for key in (
-        "title",
-        "amount",
-        "currency",
-        "responsible",
-        "company",
-        "source",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_content",
-        "utm_term",
-        "comment",
-        "version",
-        "pipeline",
-        "stage",
-    ):
+    for key in DEAL_POSTED:
         if key in post:
             data[key] = post.get(key)
     if "contacts__present" in post:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Protocol
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from voronka.kernel.models import TimeStampedModel
@@ -29,6 +33,64 @@ class Pipeline(TimeStampedModel):
         return self.name
 
 
+# --- the two named rules of the methodology ------------------------------------------------------
+# "Needs a next task": an open deal with no open task. "Over the stage SLA": an open deal that
+# entered its stage before `stage_sla_cutoff(now, stage.sla_days)` (exactly at the limit is
+# not over). Each has a query form (the QuerySet methods below, the counters) and a per-object
+# form (cards, lists, templates); tests/domain/test_dom_deal_rules.py checks that they agree
+# and that no copy of either appears elsewhere.
+
+NEEDS_NEXT_TASK = Q(status=StageSemantic.OPEN, open_tasks=0)
+
+
+class DealLike(Protocol):
+    """What the per-object rules read: a Deal, a board card or a counters snapshot."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def open_tasks(self) -> int: ...
+    @property
+    def stage_entered_at(self) -> dt.datetime: ...
+
+
+def needs_next_task(deal: DealLike) -> bool:
+    """The per-object form of `NEEDS_NEXT_TASK`."""
+    return deal.status == StageSemantic.OPEN and deal.open_tasks == 0
+
+
+def stage_sla_cutoff(now: dt.datetime, sla_days: int) -> dt.datetime:
+    """A deal that entered a stage with this limit before the returned moment is over it."""
+    return now - dt.timedelta(days=sla_days)
+
+
+def is_over_stage_sla(deal: DealLike, sla_days: int | None, now: dt.datetime) -> bool:
+    """The per-object form of `DealQuerySet.over_stage_sla` (`sla_days`: the deal's stage's)."""
+    return (
+        deal.status == StageSemantic.OPEN
+        and sla_days is not None
+        and deal.stage_entered_at < stage_sla_cutoff(now, sla_days)
+    )
+
+
+def stage_sla_cutoffs(
+    now: dt.datetime, stages: Iterable[Stage]
+) -> list[tuple[list[int], dt.datetime]]:
+    """(stage ids, cutoff) per distinct limit of `stages` (stages with the same limit share one
+    condition); stages without a limit are left out."""
+    by_days: dict[int, list[int]] = {}
+    for stage in stages:
+        if stage.sla_days is not None:
+            by_days.setdefault(stage.sla_days, []).append(stage.pk)
+    return [(ids, stage_sla_cutoff(now, days)) for days, ids in sorted(by_days.items())]
+
+
+class StageQuerySet(models.QuerySet["Stage"]):
+    def with_sla(self) -> StageQuerySet:
+        """Open stages with a limit: the only ones a deal can be over."""
+        return self.filter(sla_days__isnull=False, semantic=StageSemantic.OPEN)
+
+
 class Stage(TimeStampedModel):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(max_length=120)
@@ -42,6 +104,8 @@ class Stage(TimeStampedModel):
     )
     # Keys of custom deal fields (or "amount") that must be filled to enter this stage.
     required_fields = models.JSONField(default=list, blank=True)
+
+    objects = StageQuerySet.as_manager()
 
     class Meta:
         ordering = ["pipeline", "sort", "id"]
@@ -85,9 +149,31 @@ class LossReason(models.Model):
         return self.name
 
 
-class DealQuerySet(models.QuerySet):
+class DealQuerySet(models.QuerySet["Deal"]):
     def for_list(self) -> DealQuerySet:
         return self.select_related("company", "responsible", "stage", "pipeline")
+
+    def needing_next_task(self) -> DealQuerySet:
+        """Open deals with no open task (the control screen's red number, the list filter)."""
+        return self.filter(NEEDS_NEXT_TASK)
+
+    def over_stage_sla(
+        self, now: dt.datetime, stages: Iterable[Stage] | None = None
+    ) -> DealQuerySet:
+        """Open deals longer in their stage than its limit at `now` (the product clock's).
+        `stages`: the limited stages if the caller has them (else one query for them)."""
+        if stages is None:
+            stages = Stage.objects.with_sla().only("id", "sla_days")
+        return self.filter(over_stage_sla_q(now, stages), status=StageSemantic.OPEN)
+
+
+def over_stage_sla_q(now: dt.datetime, stages: Iterable[Stage]) -> Q:
+    """The condition on (stage, stage_entered_at) of `DealQuerySet.over_stage_sla`, without the
+    status (callers that count open deals only add it or have it already)."""
+    cond = Q(pk__in=[])
+    for ids, cutoff in stage_sla_cutoffs(now, stages):
+        cond |= Q(stage_id__in=ids, stage_entered_at__lt=cutoff)
+    return cond
 
 
 class Deal(TimeStampedModel):
@@ -156,6 +242,12 @@ class Deal(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.title
+
+    def needs_next_task(self) -> bool:
+        return needs_next_task(self)
+
+    def is_over_stage_sla(self, now: dt.datetime) -> bool:
+        return is_over_stage_sla(self, self.stage.sla_days, now)
 
 
 class StageChange(models.Model):

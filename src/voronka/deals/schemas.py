@@ -7,7 +7,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field, StrictInt
 
-from voronka.kernel.schemas import ErrorOut, Id, StrictIn, Version  # noqa: F401
+from voronka.kernel.schemas import ErrorOut, Id, NextCursor, StrictIn, Version  # noqa: F401
 
 
 class StageOut(Schema):
@@ -66,9 +66,7 @@ class DealListItem(Schema):
 
 class DealListOut(Schema):
     items: list[DealListItem]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end"
-    )
+    next_cursor: NextCursor
 
 
 class DealOut(Schema):

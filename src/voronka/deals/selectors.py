@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from voronka.contacts.selectors import company_search, contact_search
 from voronka.deals.models import (
     Deal,
     DealBoardCounter,
+    DealQuerySet,
     LossReason,
     Pipeline,
     Stage,
@@ -25,13 +25,13 @@ from voronka.deals.models import (
 )
 from voronka.identity.models import User
 from voronka.identity.scopes import in_department_q, scope_filter
-from voronka.kernel import dates
+from voronka.kernel import clock, dates
 from voronka.kernel.errors import NotFound, ValidationError
 from voronka.kernel.money import MoneySums
+from voronka.kernel.pagination import Page, keyset_page
 from voronka.kernel.search import SearchTerms, words_q
 
 BOARD_CARDS_PER_STAGE = 25
-MAX_PAGE = 200
 
 
 def pipelines_list() -> list[Pipeline]:
@@ -58,21 +58,72 @@ def deal_text_q(q: str) -> Q:
     return words_q(["title", "company__name"], SearchTerms.parse(q).words)
 
 
-def deals_visible(user: User) -> QuerySet[Deal]:
-    return scope_filter(Deal.objects.all(), user, "deal")
+def deals_visible(user: User) -> DealQuerySet:
+    return cast(DealQuerySet, scope_filter(Deal.objects.all(), user, "deal"))
 
 
 def deal_get(*, user: User, deal_id: int) -> Deal:
-    """A deal the user may see, or NotFound (never reveals that it exists)."""
+    """A deal the user may see, or NotFound (never reveals that it exists).
+
+    The loss reason and the author load on use (only the card shows them, and only when set):
+    with their two outer joins PostgreSQL spent 2.3 ms planning this query against 0.56 ms
+    without them (execution: ~0.1 ms)."""
     deal = (
         deals_visible(user)
-        .select_related("company", "responsible", "stage", "pipeline", "loss_reason", "created_by")
+        .select_related("company", "responsible", "stage", "pipeline")
         .filter(pk=deal_id)
         .first()
     )
     if deal is None:
         raise NotFound(_("Сделка не найдена"))
     return deal
+
+
+DEAL_VALUES = (
+    "id",
+    "title",
+    "pipeline_id",
+    "stage_id",
+    "status",
+    "amount",
+    "currency",
+    "responsible_id",
+    "company_id",
+    "company__name",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "comment",
+    "custom",
+    "opened_at",
+    "closed_at",
+    "stage_entered_at",
+    "loss_reason_id",
+    "loss_comment",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+
+def deal_values(*, user: User, deal_id: int) -> dict[str, Any]:
+    """A deal the user may see as one row of values (DEAL_VALUES, joined to its company only)
+    plus its sorted contact ids under "contacts", or NotFound. For the API's deal: deal_get's
+    seven-table join cost PostgreSQL ten times more to plan than to run (2.6 vs 0.23 ms), and the
+    model instances more Python time than the whole answer."""
+    qs = deals_visible(user).filter(pk=deal_id).order_by()  # one row: no ORDER BY to compile
+    row = next(iter(qs.values(*DEAL_VALUES)[:1]), None)
+    if row is None:
+        raise NotFound(_("Сделка не найдена"))
+    row["contacts"] = list(
+        Deal.contacts.through.objects.filter(deal_id=deal_id)
+        .order_by("contact_id")
+        .values_list("contact_id", flat=True)
+    )
+    return row
 
 
 def deal_stats(qs: QuerySet[Deal]) -> dict[str, Any]:
@@ -151,9 +202,15 @@ _CARD_VALUES = (
 
 def board_cards(qs: QuerySet[Deal], people: dict[int, User] | None = None) -> list[BoardCard]:
     """The newest-in-stage cards of `qs` (already filtered and sliced by the caller's order)."""
+    return _cards_of_rows(qs.values_list(*_CARD_VALUES), people)
+
+
+def _cards_of_rows(
+    rows: Iterable[tuple[Any, ...]], people: dict[int, User] | None
+) -> list[BoardCard]:
     people = {} if people is None else people
     cards = []
-    for row in qs.values_list(*_CARD_VALUES):
+    for row in rows:
         (pk, title, amount, currency, stage_id, entered, version, open_tasks, next_deadline,
          status, company_id, company_name, rid, first, last, username) = row  # fmt: skip
         person = people.get(rid)
@@ -182,12 +239,57 @@ def _newest_in_stage(qs: QuerySet[Deal]) -> QuerySet[Deal]:
     return qs.order_by("-stage_entered_at", "-id")
 
 
+# A stage id no row has: the placeholder of the column query, replaced by each stage's id.
+_ANY_STAGE = -(2**62) + 1
+
+
+def _columns_cards(
+    base: QuerySet[Deal], stage_ids: list[int], people: dict[int, User]
+) -> dict[int, list[BoardCard]]:
+    """The newest cards of each stage of `base`: one query per stage, compiled once.
+
+    Compiling the ORM query cost about twice what running it did (~7 columns per board); the
+    SQL and its converters (SQLite's text dates and decimals) are the compiler's own, only the
+    stage id differs. A query whose parameters do not hold the placeholder exactly once (it
+    cannot happen with today's filters) is compiled per stage as before."""
+    qs = _newest_in_stage(base.filter(stage_id=_ANY_STAGE))[:BOARD_CARDS_PER_STAGE]
+    qs = qs.values_list(*_CARD_VALUES)
+    compiler = qs.query.get_compiler(using=qs.db)
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:  # the scope can match nothing (e.g. `pk__in=[]`): no cards anywhere
+        return {sid: [] for sid in stage_ids}
+    slots = [i for i, value in enumerate(params) if value == _ANY_STAGE]
+    if len(slots) != 1:
+        return {
+            sid: board_cards(
+                _newest_in_stage(base.filter(stage_id=sid))[:BOARD_CARDS_PER_STAGE], people
+            )
+            for sid in stage_ids
+        }
+    converters = compiler.get_converters([col for col, _sql, _alias in compiler.select])
+    by_stage = {}
+    with connections[qs.db].cursor() as cursor:
+        for sid in stage_ids:
+            values = list(params)
+            values[slots[0]] = sid
+            cursor.execute(sql, values)
+            rows: Iterable[tuple[Any, ...]] = cursor.fetchall()
+            if converters:
+                rows = compiler.apply_converters(rows, converters)
+            by_stage[sid] = _cards_of_rows(rows, people)
+    return by_stage
+
+
 @dataclass
 class BoardColumn:
     stage: Stage
     count: int = 0
     sums: MoneySums = field(default_factory=MoneySums)  # per currency, never added together
     cards: list[BoardCard] = field(default_factory=list)
+    # Set by the board view: what "show more" says is left in the column.
+    hidden_count: int = 0
+    hidden_sums: MoneySums = field(default_factory=MoneySums)
 
     @property
     def has_more(self) -> bool:
@@ -195,7 +297,7 @@ class BoardColumn:
 
 
 def days_in_stage(deal: Deal, now: dt.datetime | None = None) -> int:
-    now = now or timezone.now()
+    now = now or clock.now()
     return max(0, (now - deal.stage_entered_at).days)
 
 
@@ -235,11 +337,9 @@ def pipeline_board(
             col.count += row["n"]
             col.sums.add(row["currency"], row["s"] or Decimal("0"))
     people: dict[int, User] = {}
-    for col in columns.values():
-        if col.count:
-            col.cards = board_cards(
-                _newest_in_stage(base.filter(stage=col.stage))[:BOARD_CARDS_PER_STAGE], people
-            )
+    non_empty = [pk for pk, col in columns.items() if col.count]
+    for pk, cards in _columns_cards(base, non_empty, people).items():
+        columns[pk].cards = cards
     return [columns[s.pk] for s in stages]
 
 
@@ -349,7 +449,7 @@ class DealFilter:
             raise ValidationError(errors)
         return result
 
-    def apply(self, qs: QuerySet[Deal]) -> QuerySet[Deal]:
+    def apply(self, qs: DealQuerySet) -> DealQuerySet:
         if self.pipeline:
             qs = qs.filter(pipeline_id=self.pipeline)
         if self.stage:
@@ -373,79 +473,25 @@ class DealFilter:
         if self.q:
             qs = qs.filter(deal_text_q(self.q))
         if self.no_task:
-            qs = qs.filter(status=StageSemantic.OPEN, open_tasks=0)
+            qs = qs.needing_next_task()
         if self.over_sla:
-            now = timezone.now()
-            parts = [
-                Q(stage_id=s.pk, stage_entered_at__lt=now - dt.timedelta(days=s.sla_days))
-                for s in Stage.objects.filter(sla_days__isnull=False, semantic=StageSemantic.OPEN)
-            ]
-            cond = Q(pk__in=[])
-            for part in parts:
-                cond |= part
-            qs = qs.filter(cond, status=StageSemantic.OPEN)
+            qs = qs.over_stage_sla(clock.now())  # the product clock, as the counters use
         return qs
 
 
-def encode_cursor(values: list[Any]) -> str:
-    raw = json.dumps([str(v) if not isinstance(v, int) else v for v in values]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], int):
-            raise ValueError
-        return values
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError({"cursor": _("Неверный курсор страницы")}) from None
-
-
-def _keyset(qs: QuerySet[Deal], sort: str, cursor: str | None) -> QuerySet[Deal]:
+def deal_order(sort: str) -> tuple[str, ...]:
+    """The keyset order of a list sort: the field, then the id as the tie-break."""
     field_name, desc = SORTS[sort]
-    order = [f"-{field_name}", "-id"] if desc else [field_name, "id"]
-    if field_name == "id":
-        order = order[:1]
-    qs = qs.order_by(*order)
-    if not cursor:
-        return qs
-    value, last_id = decode_cursor(cursor)
-    op = "lt" if desc else "gt"
-    if field_name == "id":
-        return qs.filter(**{f"id__{op}": last_id})
-    try:
-        if field_name == "amount":
-            value = Decimal(value)
-        elif field_name in ("opened_at", "stage_entered_at"):
-            value = dates.clamp_moment(dates.parse_moment(value, field="cursor"))
-    except (ValueError, InvalidOperation, ValidationError):
-        raise ValidationError({"cursor": _("Неверный курсор страницы")}) from None
-    return qs.filter(
-        Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": last_id})
-    )
-
-
-def next_cursor(rows: list[Any], sort: str, limit: int) -> str | None:
-    if len(rows) <= limit:
-        return None
-    last = rows[limit - 1]
-    field_name, _desc = SORTS[sort]
-    get = (lambda r, k: r[k]) if isinstance(last, dict) else getattr
-    value = get(last, field_name)
-    if isinstance(value, dt.datetime):
-        value = value.isoformat()
-    return encode_cursor([value, get(last, "id")])
+    sign = "-" if desc else ""
+    return (f"{sign}id",) if field_name == "id" else (f"{sign}{field_name}", f"{sign}id")
 
 
 def deal_list(
     *, user: User, filters: DealFilter, limit: int = 50, cursor: str | None = None
-) -> QuerySet[Deal]:
-    """Keyset-paginated: fetch limit+1 rows and pass them to `next_cursor`."""
-    limit = max(1, min(limit, MAX_PAGE))
-    qs = filters.apply(deals_visible(user))
-    return _keyset(qs, filters.sort, cursor)[: limit + 1]
+) -> Page[Deal]:
+    """One keyset page of the deals list (model instances for the HTML list)."""
+    qs = filters.apply(deals_visible(user)).for_list()
+    return keyset_page(qs, order=deal_order(filters.sort), cursor=cursor, limit=limit)
 
 
 LIST_VALUES = (
@@ -468,13 +514,10 @@ LIST_VALUES = (
 
 def deal_list_values(
     *, user: User, filters: DealFilter, limit: int = 50, cursor: str | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> Page[dict[str, Any]]:
     """The API list: plain rows (no model instances), serialized without per-row schemas."""
-    limit = max(1, min(limit, MAX_PAGE))
-    rows = list(
-        deal_list(user=user, filters=filters, limit=limit, cursor=cursor).values(*LIST_VALUES)
-    )
-    return rows[:limit], next_cursor(rows, filters.sort, limit)
+    qs = filters.apply(deals_visible(user)).values(*LIST_VALUES)
+    return keyset_page(qs, order=deal_order(filters.sort), cursor=cursor, limit=limit)
 
 
 # --- the header search ---------------------------------------------------------------------------

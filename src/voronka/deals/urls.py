@@ -1,6 +1,7 @@
 from django.urls import path
 
 from voronka.deals import views, views_settings
+from voronka.web import files as web_files
 
 app_name = "deals"
 
@@ -17,7 +18,8 @@ urlpatterns = [
     path("deals/<int:deal_id>/move/", views.deal_move, name="deal-move"),
     path("deals/<int:deal_id>/comment/", views.deal_comment, name="deal-comment"),
     path("deals/<int:deal_id>/delete/", views.deal_delete, name="deal-delete"),
-    path("files/<slug:file_token>/", views.file_download, name="file-download"),
+    # Every entity's files (web.files); the address is kept where links already point.
+    path("files/<slug:file_token>/", web_files.file_download, name="file-download"),
     path("settings/pipelines/", views_settings.pipelines, name="settings-pipelines"),
     path(
         "settings/pipelines/<int:pipeline_id>/",

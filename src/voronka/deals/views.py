@@ -29,30 +29,14 @@ from voronka.deals.models import Deal, Stage, StageSemantic
 from voronka.identity.scopes import assignable_users, has_flag
 from voronka.identity.selectors import department_name
 from voronka.kernel import clock
-from voronka.kernel.actor import Actor
 from voronka.kernel.currencies import currency_choices
 from voronka.kernel.customfields import definitions
 from voronka.kernel.errors import ApplicationError, ErrorCode, NotFound, ValidationError
 from voronka.kernel.fields import to_id_or_none
-from voronka.kernel.files import file_for_download, file_response, file_store, files_of_record
+from voronka.kernel.files import file_store, files_of_record
 from voronka.kernel.models import CustomField, CustomFieldEntity, CustomFieldType
 from voronka.kernel.money import MoneySums, sum_by_currency
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_user(request.user, request=request)
-
-
-def _htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _status(exc: ApplicationError) -> int:
-    return exc.status if 400 <= exc.status < 500 else 400
-
-
-def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/error.html", {"code": 404}, status=404)
+from voronka.web.http import error_status, htmx_target, is_htmx, next_url, not_found, ui_actor
 
 
 def _deal_fields() -> list[CustomField]:
@@ -68,7 +52,7 @@ def _store_uploads(request: HttpRequest, fields: list[CustomField], values: dict
     The service attaches them to the deal (kernel.files.files_attach)."""
     for key, upload in uploaded_files(fields, request.FILES).items():
         values[key] = file_store(
-            upload=upload, entity="deal", actor=_actor(request), field=f"custom.{key}"
+            upload=upload, entity="deal", actor=ui_actor(request), field=f"custom.{key}"
         ).token
 
 
@@ -91,7 +75,7 @@ def pipeline_board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     try:
         pipeline = selectors.pipeline_get(pipeline_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     responsible, q, query = _board_filters(request)
     columns = selectors.pipeline_board(
         pipeline=pipeline, user=request.user, responsible=responsible, q=q
@@ -117,7 +101,7 @@ def pipeline_board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
         ),
         "attention": sum(1 for d in cards if d.mark_no_task or d.mark_overdue),
     }
-    if _htmx(request):
+    if is_htmx(request):
         return render(request, "deals/_board_partial.html", context)
     return render(request, "deals/board.html", context)
 
@@ -127,10 +111,10 @@ def board_column_more(request: HttpRequest, pipeline_id: int, stage_id: int) -> 
     try:
         pipeline = selectors.pipeline_get(pipeline_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     stage = next((s for s in pipeline.stages.all() if s.pk == stage_id), None)
     if stage is None:
-        return _not_found(request)
+        return not_found(request)
     offset = min(_int_param(request.GET.get("offset")) or 0, 10**6)
     responsible, q, query = _board_filters(request)
     cards = selectors.board_column_page(
@@ -167,7 +151,7 @@ def deal_move(request: HttpRequest, deal_id: int) -> HttpResponse:
     try:
         deal = selectors.deal_get(user=request.user, deal_id=deal_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     stage_raw = request.POST.get("stage", "")
     stage_id = to_id_or_none(stage_raw)
     target = selectors.stage_get_or_none(stage_id)
@@ -183,7 +167,7 @@ def deal_move(request: HttpRequest, deal_id: int) -> HttpResponse:
         deal = services.deal_move_to_stage(
             deal=deal,
             stage=target.pk if target else stage_raw,
-            actor=_actor(request),
+            actor=ui_actor(request),
             version=request.POST.get("version") or None,
             fields=fields,
             loss_reason=request.POST.get("loss_reason") or None,
@@ -191,7 +175,7 @@ def deal_move(request: HttpRequest, deal_id: int) -> HttpResponse:
         )
     except ApplicationError as exc:
         return _move_error(request, deal, target, exc)
-    if _htmx(request):
+    if is_htmx(request):
         deal = selectors.deal_get(user=request.user, deal_id=deal.pk)
         deal_marks([deal])
         return render(
@@ -200,7 +184,7 @@ def deal_move(request: HttpRequest, deal_id: int) -> HttpResponse:
     messages.success(
         request, _("Сделка перемещена на стадию «%(stage)s»") % {"stage": deal.stage.name}
     )
-    return redirect(_safe_next(request, reverse("deals:deal-detail", args=[deal.pk])))
+    return redirect(next_url(request, reverse("deals:deal-detail", args=[deal.pk])))
 
 
 def _move_error(
@@ -239,12 +223,12 @@ def _move_error(
             "post": request.POST,
             "values": deal.custom,
             "files": files_of_record(entity="deal", record=deal),
-            "next": request.POST.get("next", ""),
+            "next": next_url(request, ""),
         }
-        template = "deals/_move_form.html" if _htmx(request) else "deals/move.html"
+        template = "deals/_move_form.html" if is_htmx(request) else "deals/move.html"
         return render(request, template, context, status=422)
-    status = _status(exc)
-    if _htmx(request):
+    status = error_status(exc)
+    if is_htmx(request):
         fresh = None
         if exc.code == ErrorCode.CONFLICT:
             fresh = selectors.deal_get(user=request.user, deal_id=deal.pk)
@@ -261,12 +245,7 @@ def _move_error(
             status=status,
         )
     messages.error(request, exc.message)
-    return redirect(_safe_next(request, reverse("deals:deal-detail", args=[deal.pk])))
-
-
-def _safe_next(request: HttpRequest, default: str) -> str:
-    nxt = request.POST.get("next") or ""
-    return nxt if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt else default
+    return redirect(next_url(request, reverse("deals:deal-detail", args=[deal.pk])))
 
 
 # --- list -----------------------------------------------------------------------------------
@@ -283,17 +262,15 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         filters, error = selectors.DealFilter(), exc
     cursor = request.GET.get("cursor") or None
     rows: list[Deal] = []
+    next_cursor = None
     if error is None:
         try:
-            rows = list(
-                selectors.deal_list(
-                    user=request.user, filters=filters, limit=PAGE, cursor=cursor
-                ).for_list()
+            page = selectors.deal_list(
+                user=request.user, filters=filters, limit=PAGE, cursor=cursor
             )
+            rows, next_cursor = page.items, page.next_cursor
         except ValidationError as exc:
             error = exc
-    next_cursor = selectors.next_cursor(rows, filters.sort, PAGE)
-    rows = rows[:PAGE]
     deal_marks(rows)
     params = request.GET.copy()
     params.pop("cursor", None)
@@ -323,7 +300,7 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         "department_name": department_name(filters.department),
     }
     status = 422 if error else 200
-    if _htmx(request) and request.headers.get("HX-Target") == "deal-results":
+    if htmx_target(request) == "deal-results":
         return render(request, "deals/_list_results.html", context, status=status)
     return render(request, "deals/list.html", context, status=status)
 
@@ -356,11 +333,13 @@ def _with(choices: list[Any], current: list[Any]) -> list[Any]:
     return choices + [c for c in current if c.pk not in have]
 
 
-def _timeline(deal: Deal) -> list[Any]:
+def _timeline(deal: Deal, stages: list[Stage] | None = None) -> list[Any]:
+    """The deal's timeline; `stages` (the pipeline's, when the caller has them) for the colours."""
     timeline = object_timeline(
         object_type="deal", object_id=deal.pk, stage_changes=deal.stage_changes.all()
     )
-    colours = {s.pk: s.color for s in deal.pipeline.stages.all()}
+    stages = list(deal.pipeline.stages.all()) if stages is None else stages
+    colours = {s.pk: s.color for s in stages}
     for item in timeline:
         if item.to_stage is not None:
             item.color = colours.get(item.to_stage.pk, "#3b82f6")
@@ -377,13 +356,13 @@ def _card_context(request: HttpRequest, deal: Deal, **extra: Any) -> dict[str, A
     tasks = list(
         deal.tasks.select_related("responsible", "deal").order_by("-status", "deadline")[:50]
     )
-    deal_marks([deal])
+    deal_marks([deal], stages=stages)  # the stages' limits: no query of its own
     editing = bool(extra.get("editing"))
     contacts = list(deal.contacts.all().prefetch_related("phones", "emails"))
-    context = {
+    context: dict[str, Any] = {
         "deal": deal,
         "fields": fields,
-        "timeline": _timeline(deal),
+        "timeline": _timeline(deal, stages),
         "stages": stages,
         "current_index": current_index,
         "open_stages": [s for s in stages if s.semantic == StageSemantic.OPEN],
@@ -429,7 +408,7 @@ def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
     try:
         deal = selectors.deal_get(user=request.user, deal_id=deal_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     if request.method == "POST":
         data = _changed_only(deal, deal_from_post(request.POST))
         data.pop("pipeline", None)
@@ -438,7 +417,7 @@ def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
         data["custom"] = custom_from_post(fields, request.POST)
         try:
             _store_uploads(request, fields, data["custom"])
-            services.deal_update(deal=deal, actor=_actor(request), data=data)
+            services.deal_update(deal=deal, actor=ui_actor(request), data=data)
         except ApplicationError as exc:
             deal = selectors.deal_get(user=request.user, deal_id=deal_id)
             conflict = exc.code == ErrorCode.CONFLICT
@@ -457,7 +436,7 @@ def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
                     post=None if conflict else request.POST,
                     unsaved=_unsaved(deal, request.POST) if conflict else [],
                 ),
-                status=_status(exc),
+                status=error_status(exc),
             )
         messages.success(request, _("Сделка сохранена"))
         return redirect("deals:deal-detail", deal_id=deal.pk)
@@ -515,13 +494,13 @@ def deal_comment(request: HttpRequest, deal_id: int) -> HttpResponse:
     try:
         deal = selectors.deal_get(user=request.user, deal_id=deal_id)
     except NotFound:
-        return _not_found(request)
+        return not_found(request)
     error = None
     try:
-        comment_add(obj=deal, actor=_actor(request), text=request.POST.get("text", ""))
+        comment_add(obj=deal, actor=ui_actor(request), text=request.POST.get("text", ""))
     except ApplicationError as exc:
         error = exc
-    if _htmx(request):
+    if is_htmx(request):
         return render(
             request,
             "deals/_timeline.html",
@@ -531,7 +510,7 @@ def deal_comment(request: HttpRequest, deal_id: int) -> HttpResponse:
                 "comment_error": error.message if error else "",
                 "comment_text": request.POST.get("text", "") if error else "",
             },
-            status=_status(error) if error else 200,
+            status=error_status(error) if error else 200,
         )
     if error is not None:
         messages.error(request, error.message)
@@ -543,12 +522,12 @@ def deal_delete(request: HttpRequest, deal_id: int) -> HttpResponse:
     try:
         deal = selectors.deal_get(user=request.user, deal_id=deal_id)
     except NotFound:
-        return _not_found(request)
-    if not has_flag(request.user, "can_delete"):
-        return render(request, "web/error.html", {"code": 403}, status=403)
+        return not_found(request)
     try:
-        services.deal_delete(deal=deal, actor=_actor(request))
+        services.deal_delete(deal=deal, actor=ui_actor(request))
     except ApplicationError as exc:
+        if exc.status in (403, 404):  # the service's refusal: no right, or not in scope
+            return render(request, "web/error.html", {"code": exc.status}, status=exc.status)
         messages.error(request, exc.message)
         return redirect("deals:deal-detail", deal_id=deal_id)
     messages.success(request, _("Сделка удалена"))
@@ -590,11 +569,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
     company_contacts: list[Contact] = []
     if company_id:
         company_contacts = list(contacts_visible(request.user).filter(company_id=company_id)[:200])
-    if (
-        request.method == "GET"
-        and _htmx(request)
-        and request.headers.get("HX-Target") == "deal-contacts"
-    ):
+    if request.method == "GET" and htmx_target(request) == "deal-contacts":
         # The company picker changed: offer that company's contacts.
         return render(
             request,
@@ -606,11 +581,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
             },
         )
     stage_part = _create_stage_part(source, pipelines)
-    if (
-        request.method == "GET"
-        and _htmx(request)
-        and request.headers.get("HX-Target") == "deal-stage"
-    ):
+    if request.method == "GET" and htmx_target(request) == "deal-stage":
         # The pipeline or the stage changed: that pipeline's stages and what the stage asks for.
         return render(
             request, "deals/_create_stage.html", {**stage_part, "errors": {}, "post": source}
@@ -639,7 +610,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
             data[key] = request.POST.get(key)
         data = {k: v for k, v in data.items() if v not in ("", None) or k == "custom"}
         try:
-            deal = services.deal_create(actor=_actor(request), data=data)
+            deal = services.deal_create(actor=ui_actor(request), data=data)
         except ApplicationError as exc:
             # A stage's required custom field is named by its key; its input reads custom.<key>.
             errors = {
@@ -647,18 +618,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
                 **{f"custom.{f.key}": exc.errors[f.key] for f in fields if f.key in exc.errors},
             }
             context.update(errors=errors, message=exc.message)
-            return render(request, "deals/create.html", context, status=_status(exc))
+            return render(request, "deals/create.html", context, status=error_status(exc))
         messages.success(request, _("Сделка создана"))
         return redirect("deals:deal-detail", deal_id=deal.pk)
     return render(request, "deals/create.html", context)
-
-
-@require_GET
-def file_download(request: HttpRequest, file_token: str) -> HttpResponse:
-    """A file of a custom field, by its random token, to whoever may see its record; always as
-    an attachment, never rendered (kernel.files decides both)."""
-    try:
-        stored = file_for_download(user=request.user, token=file_token)
-    except NotFound:
-        return _not_found(request)
-    return file_response(stored)

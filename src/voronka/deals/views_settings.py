@@ -13,35 +13,33 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from voronka.customfields import services as customfield_services
 from voronka.deals import services
 from voronka.deals.models import Pipeline, Stage, StageSemantic
-from voronka.deals.pipeline_settings import (
+from voronka.deals.services.pipeline_settings import (
     SettingsRefused,
     StageRow,
     order_token,
     pipeline_settings_save,
     stage_token,
 )
-from voronka.deals.services import BUILTIN_REQUIRABLE
-from voronka.identity.scopes import has_flag
-from voronka.kernel.actor import Actor
+from voronka.identity.permissions import actor_has_flag
+from voronka.kernel.customfields import BUILTIN_REQUIRABLE
 from voronka.kernel.errors import ApplicationError
 from voronka.kernel.fields import to_id_or_none
 from voronka.kernel.models import CustomField, CustomFieldEntity, CustomFieldType
+from voronka.web.http import not_found, ui_actor
 
 
 def configure_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not has_flag(request.user, "can_configure"):
+        # The screens are reads; every write they post is checked again by its service.
+        if not actor_has_flag(ui_actor(request), "can_configure"):
             return render(request, "web/error.html", {"code": 403}, status=403)
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_user(request.user, request=request)
 
 
 def _stage_form(post: Any, prefix: str = "") -> dict[str, Any]:
@@ -64,7 +62,7 @@ def pipelines(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             pipeline = services.pipeline_create(
-                actor=_actor(request), name=request.POST.get("name", "")
+                actor=ui_actor(request), name=request.POST.get("name", "")
             )
             messages.success(request, _("Воронка создана"))
             return redirect("deals:settings-pipeline", pipeline_id=pipeline.pk)
@@ -170,7 +168,7 @@ def pipeline_edit(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     (drag or ▲/▼) and a deletion are saved together or not at all (decision 0009)."""
     pipeline = Pipeline.objects.filter(pk=pipeline_id).first()
     if pipeline is None:
-        return render(request, "web/error.html", {"code": 404}, status=404)
+        return not_found(request)
     if request.method == "GET":
         return render(request, "deals/settings_pipeline.html", _pipeline_context(pipeline))
     post = request.POST
@@ -184,7 +182,7 @@ def pipeline_edit(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     try:
         saved = pipeline_settings_save(
             pipeline=pipeline,
-            actor=_actor(request),
+            actor=ui_actor(request),
             name=post.get("pipeline_name") if "pipeline_name" in post else None,
             name_shown=post.get("name_shown") if "name_shown" in post else None,
             rows=rows,
@@ -279,8 +277,8 @@ def custom_fields(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         choices = [c.strip() for c in request.POST.get("choices", "").splitlines() if c.strip()]
         try:
-            services.custom_field_create(
-                actor=_actor(request),
+            customfield_services.custom_field_create(
+                actor=ui_actor(request),
                 data={
                     "entity": request.POST.get("entity", "deal"),
                     "key": request.POST.get("key", ""),
@@ -319,8 +317,8 @@ def custom_fields(request: HttpRequest) -> HttpResponse:
 def custom_field_toggle(request: HttpRequest, field_id: int) -> HttpResponse:
     field = CustomField.objects.filter(pk=field_id).first()
     if field is None:
-        return render(request, "web/error.html", {"code": 404}, status=404)
-    services.custom_field_update(
-        field=field, actor=_actor(request), data={"is_active": not field.is_active}
+        return not_found(request)
+    customfield_services.custom_field_update(
+        field=field, actor=ui_actor(request), data={"is_active": not field.is_active}
     )
     return redirect("deals:settings-fields")

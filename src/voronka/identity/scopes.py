@@ -7,11 +7,6 @@ from django.db.models import Q, QuerySet
 
 from voronka.identity.models import SCOPE_RANK, SCOPED_ENTITIES, Department, Scope, User
 
-# A switch for the negative controls of the authorization tests: when True the scope filter
-# is bypassed and those tests must turn red. Never set outside tests.
-SCOPE_FILTER_DISABLED = False
-
-
 FLAGS = ("can_configure", "can_export", "can_delete")
 
 
@@ -60,9 +55,9 @@ def has_flag(user: User, flag: str) -> bool:
 
 
 def visible_user_ids(user: User, entity: str) -> list[int] | None:
-    """The responsible users whose records `user` may see; None means everyone."""
-    if SCOPE_FILTER_DISABLED:  # negative control: every consumer (lists, counters) opens up
-        return None
+    """The responsible users whose records `user` may see; None means everyone. Every scope
+    entry point (scope_q, scope_filter, can_see_user, assignable_users) asks this, so the
+    negative controls open all of them by patching it (tests/negative_controls.py)."""
     scope = effective_scope(user, entity)
     if scope == Scope.ALL:
         return None
@@ -72,7 +67,9 @@ def visible_user_ids(user: User, entity: str) -> list[int] | None:
         return [user.pk]
     cache = user.__dict__.setdefault("_voronka_dept_users", None)
     if cache is None:
-        path = user.department.path
+        department = user.department
+        assert department is not None  # department_id was checked above
+        path = department.path
         ids = list(
             User.objects.filter(department__path__startswith=path).values_list("pk", flat=True)
         )
@@ -84,8 +81,6 @@ def visible_user_ids(user: User, entity: str) -> list[int] | None:
 
 
 def scope_q(user: User, entity: str, field: str = "responsible_id") -> Q:
-    if SCOPE_FILTER_DISABLED:
-        return Q()
     ids = visible_user_ids(user, entity)
     if ids is None:
         return Q()
@@ -102,8 +97,6 @@ def scope_filter(qs: QuerySet, user: User, entity: str, field: str = "responsibl
 
 def can_see_user(user: User, entity: str, target: User) -> bool:
     """May `user` assign a record of `entity` to `target` (make them responsible)?"""
-    if SCOPE_FILTER_DISABLED:
-        return True
     ids = visible_user_ids(user, entity)
     return target.is_active and (ids is None or target.pk in ids)
 
@@ -135,15 +128,6 @@ def resolve_responsible(user: User | None, entity: str, raw: object) -> User:
     if user is not None and not can_see_user(user, entity, target):
         raise ValidationError({"responsible": _("Этот пользователь вне вашей зоны доступа")})
     return target
-
-
-def require_flag(user: User, flag: str) -> None:
-    from django.utils.translation import gettext as _
-
-    from voronka.kernel.errors import ApplicationError, ErrorCode
-
-    if not has_flag(user, flag):
-        raise ApplicationError(_("Недостаточно прав"), code=ErrorCode.FORBIDDEN)
 
 
 def in_department_q(department_id: int, field: str = "responsible") -> Q:

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from voronka.identity.models import SCOPED_ENTITIES, ApiToken, Department, Role, Scope, User
+from voronka.identity.permissions import acting_user, forbidden
 from voronka.identity.scopes import prime_scopes
 from voronka.kernel.actor import Actor
 from voronka.kernel.audit import audit
@@ -21,7 +22,11 @@ TOKEN_PREFIX = "vk_"
 
 def user_set_language(user: User, language: str | None, *, actor: Actor) -> bool:
     """The interface language a user chose (the switch, or the one picked on the login page);
-    an unknown code changes nothing. Audited like every write. Returns whether it changed."""
+    an unknown code changes nothing. Audited like every write. Returns whether it changed.
+    A person changes only their own language (system: anyone's)."""
+    acting = acting_user(actor)
+    if acting is not None and acting.pk != user.pk:
+        raise forbidden()
     if language not in dict(settings.LANGUAGES) or user.language == language:
         return False
     before = user.language
@@ -115,8 +120,9 @@ def api_token_authenticate(raw: str) -> User | None:
         return None
     user = rows[0]
     prime_scopes(user, [{e: getattr(row, f"vk_role_{e}") for e in SCOPED_ENTITIES} for row in rows])
-    if user.vk_token_stale:
-        ApiToken.objects.filter(pk=user.vk_token_id).update(last_used_at=now)
+    # Columns of the raw query above, not model fields.
+    if user.vk_token_stale:  # type: ignore[attr-defined]
+        ApiToken.objects.filter(pk=user.vk_token_id).update(last_used_at=now)  # type: ignore[attr-defined]
     return user
 
 

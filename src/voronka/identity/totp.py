@@ -27,6 +27,7 @@ from urllib.parse import quote
 import pyotp
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from voronka.identity.models import RecoveryCode, TotpDevice, User
@@ -51,12 +52,6 @@ PENDING_KEY = "vk_2fa_pending"
 PENDING_SECONDS = 300
 # …and the id of the device whose code (or recovery code) this session presented.
 VERIFIED_KEY = "vk_2fa_verified"
-
-# Switches for negative controls, never set outside tests: when True a used code (TOTP or
-# recovery) is accepted again (the replay and single-use tests must turn red); every session
-# counts as having passed the second factor (the channel tests must turn red).
-REPLAY_CHECK_DISABLED = False
-SECOND_FACTOR_CHECK_DISABLED = False
 
 
 def must_use_2fa(user: User) -> bool:
@@ -110,12 +105,28 @@ def _count_failure(device: TotpDevice, now: dt.datetime) -> None:
     device.save(update_fields=["failures", "locked_until"])
 
 
+def is_replay(step: int, last_step: int) -> bool:
+    """A code of a time step at or before the last accepted one was used already (RFC 6238
+    §5.2: each code once). The replay guard's negative control patches this and the two
+    recovery-code functions below (tests/negative_controls.py no_replay_check)."""
+    return step <= last_step
+
+
+def unspent_recovery_codes(user_id: int) -> QuerySet[RecoveryCode]:
+    return RecoveryCode.objects.filter(user_id=user_id, used_at__isnull=True)
+
+
+def spend_recovery_code(code: RecoveryCode, now: dt.datetime) -> bool:
+    """Mark `code` used; False when a concurrent sign-in spent it first (conditional UPDATE)."""
+    return RecoveryCode.objects.filter(pk=code.pk, used_at__isnull=True).update(used_at=now) == 1
+
+
 def _check(device: TotpDevice, code: str) -> None:
     """Accept `code` for a locked (select_for_update) device row or raise; saves the row."""
     now = clock.now()
     _refuse_if_locked(device, now)
     step = _matching_step(device.secret, code, now)
-    replay = step is not None and step <= device.last_step and not REPLAY_CHECK_DISABLED
+    replay = step is not None and is_replay(step, device.last_step)
     if step is None or replay:
         _count_failure(device, now)
         message = _("Этот код уже использован — дождитесь следующего") if replay else None
@@ -172,16 +183,10 @@ def _check_recovery(device: TotpDevice, code: str) -> int:
     normalized = _normalize_recovery(code)
     match = None
     if len(normalized) == RECOVERY_CODE_LENGTH:
-        unused = RecoveryCode.objects.filter(user_id=device.user_id)
-        if not REPLAY_CHECK_DISABLED:
-            unused = unused.filter(used_at__isnull=True)
-        for row in unused:
+        for row in unspent_recovery_codes(device.user_id):
             if hmac.compare_digest(row.digest, _recovery_digest(row.salt, normalized)):
                 match = row
-    spent = match is not None and (
-        REPLAY_CHECK_DISABLED
-        or RecoveryCode.objects.filter(pk=match.pk, used_at__isnull=True).update(used_at=now) == 1
-    )
+    spent = match is not None and spend_recovery_code(match, now)
     if not spent:
         _count_failure(device, now)
         raise ValidationError({"code": _("Неверный или уже использованный код восстановления")})
@@ -314,8 +319,6 @@ def session_second_factor(request: Any) -> SessionFactor:
     authenticates with a session (web.middleware.TwoFactorRequiredMiddleware for pages, htmx,
     files, admin, the API docs; config.api's session auth for the API). Bearer tokens are a
     separate credential and never come here."""
-    if SECOND_FACTOR_CHECK_DISABLED:
-        return SessionFactor.OK
     session = getattr(request, "session", None)
     user = getattr(request, "user", None)
     if session is not None and session.get(PENDING_KEY):

@@ -1,4 +1,5 @@
-"""Audit rows and domain events — called by services inside their transaction."""
+"""Audit rows (and, re-exported from kernel.events, emit() of domain events) — called by
+services inside their transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 from django.db import models
 
 from voronka.kernel.actor import Actor
-from voronka.kernel.models import AuditEntry, DomainEvent
+from voronka.kernel.events import emit
+from voronka.kernel.models import AuditEntry
+
+__all__ = ["audit", "diff", "emit", "jsonable"]
 
 
 def jsonable(value: Any) -> Any:
@@ -48,17 +52,4 @@ def audit(
         changes=jsonable(changes or {}),
         request_id=actor.request_id[:64],
         ip=actor.ip[:64],
-    )
-
-
-def emit(
-    *, name: str, obj: models.Model, actor: Actor, payload: dict[str, Any] | None = None
-) -> DomainEvent:
-    return DomainEvent.objects.create(
-        name=name,
-        object_type=obj._meta.model_name or "",
-        object_id=obj.pk,
-        payload=jsonable(payload or {}),
-        actor_kind=str(actor.kind),
-        actor_user_id=actor.user_id,
     )

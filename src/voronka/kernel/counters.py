@@ -7,9 +7,12 @@ that causes the change, so a counter never disagrees with the rows it counts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models
+
+if TYPE_CHECKING:
+    from django.db.models import Field
 
 
 def upsert_add(
@@ -27,7 +30,7 @@ def upsert_add_many(
         return
     table = model._meta.db_table
     qn = connection.ops.quote_name
-    cols = [model._meta.get_field(k).column for k in keys]
+    cols = [cast("Field[Any, Any]", model._meta.get_field(k)).column for k in keys]
     col_sql = ", ".join(qn(c) for c in cols)
     targets = [qn(c) for c in deltas]
     placeholders = ", ".join(["%s"] * (len(cols) + len(targets)))

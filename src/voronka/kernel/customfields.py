@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from voronka.kernel import dates
 from voronka.kernel.currencies import DEFAULT_CURRENCY, clean_amount, clean_currency
@@ -173,3 +174,11 @@ def clean_custom(
 
 def missing_fields(values: Mapping[str, Any], required: Iterable[str]) -> list[str]:
     return [key for key in required if is_empty(values.get(key))]
+
+
+# The deal's built-in fields a stage may require besides custom ones; custom keys avoid them.
+BUILTIN_REQUIRABLE = {
+    "amount": _lazy("Сумма"),
+    "contacts": _lazy("Контакты"),
+    "comment": _lazy("Комментарий"),
+}

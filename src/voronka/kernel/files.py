@@ -4,9 +4,9 @@ hash), the one rule for file references, and serving a file to whoever may see i
 The rule (decision 0009): a file belongs to the record it was uploaded for. A file value may
 name only (a) a file the acting user uploaded that is not attached anywhere yet, or (b) the file
 already attached to that very field of that very record. `files_attach` enforces it for every
-service that writes custom values; `file_for_download` serves a file only to users who can see
-its record (an unattached file only to its uploader). Files are named outside the database only
-by their random `token`, never by the sequential id."""
+service that writes custom values; `identity.files.file_for_download` serves a file only to
+users who can see its record (an unattached file only to its uploader). Files are named outside
+the database only by their random `token`, never by the sequential id."""
 
 from __future__ import annotations
 
@@ -18,24 +18,17 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from django.apps import apps
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 
 from voronka.kernel.actor import Actor
-from voronka.kernel.errors import NotFound, ValidationError
+from voronka.kernel.errors import ValidationError
 from voronka.kernel.models import CustomField, CustomFieldType, StoredFile
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser
-
-    from voronka.identity.models import User
-
-# A switch for the negative controls of tests/authz/test_file_references.py: when True any
-# existing file of the entity may be put in a file field. Never set outside tests.
-FILE_OWNERSHIP_DISABLED = False
+    pass
 
 # The public id of a file (kernel.models.new_file_token): URL-safe base64, never all digits.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -156,8 +149,6 @@ def files_attach(
     two saves racing for one upload cannot both win), or the file already attached to this very
     field of this record. Anything else raises ValidationError naming the field, and the
     caller's transaction rolls the whole write back."""
-    if FILE_OWNERSHIP_DISABLED:
-        return
     before = before or {}
     errors: dict[str, str] = {}
     for field in CustomField.objects.filter(entity=entity, type=CustomFieldType.FILE):
@@ -179,32 +170,6 @@ def files_attach(
         )
     if errors:
         raise ValidationError(errors)
-
-
-def file_for_download(*, user: User | AnonymousUser, token: str) -> StoredFile:
-    """The file named by `token` if `user` may have it: the scope of its record decides (and the
-    file must still be in that record's field); a file not attached yet is its uploader's only.
-    Everything else — a sequential id, an unknown token, a record out of scope — is NotFound."""
-    from voronka.identity.scopes import scope_filter
-
-    if not is_file_token(token) or not user.is_authenticated or not user.is_active:
-        raise NotFound
-    stored = StoredFile.objects.filter(token=token).first()
-    if stored is None:
-        raise NotFound
-    if stored.object_id is None:
-        if stored.uploaded_by_id is None or stored.uploaded_by_id != user.pk:
-            raise NotFound
-        return stored
-    label = RECORD_MODELS.get(stored.entity)
-    if label is None or not stored.field_key:
-        raise NotFound
-    records = apps.get_model(label).objects.filter(
-        pk=stored.object_id, **{f"custom__{stored.field_key}": stored.token}
-    )
-    if not scope_filter(records, user, stored.entity).exists():
-        raise NotFound
-    return stored
 
 
 def content_disposition(name: str) -> str:

@@ -7,6 +7,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from voronka.kernel import clock
@@ -123,10 +124,12 @@ class AuditEntry(models.Model):
 
 
 class DomainEvent(models.Model):
-    """The outbox: written in the same transaction as the change that caused it.
+    """The outbox: written in the same transaction as the change that caused it (kernel.events).
 
-    Consumers (automation, webhooks, counters) claim rows by `processed_at IS NULL`.
-    """
+    Consumers do not mark rows: each keeps its own position (ConsumerPosition, EventDelivery —
+    kernel.outbox), and rows every consumer has passed are pruned after the retention period.
+    `causation_id` names what caused the event ("request:<id>", "event:<id>", "job:…") and
+    `depth` how deep in a cascade it is (0: a person's request)."""
 
     name = models.CharField(max_length=64, db_index=True)
     object_type = models.CharField(max_length=32)
@@ -135,15 +138,46 @@ class DomainEvent(models.Model):
     actor_kind = models.CharField(max_length=16)
     actor_user_id = models.BigIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField(default=clock.now)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    # Wall-clock time of the insert (never the product clock, which the demo sets in the past):
+    # how old a gap in the ids is (kernel.outbox) and when a row may be pruned.
+    recorded_at = models.DateTimeField(default=timezone.now)
+    causation_id = models.CharField(max_length=96, blank=True, default="")
+    depth = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(
-                fields=["id"],
-                name="outbox_pending_idx",
-                condition=models.Q(processed_at__isnull=True),
-            ),
             models.Index(fields=["object_type", "object_id"], name="outbox_object_idx"),
+        ]
+
+
+class ConsumerPosition(models.Model):
+    """One row per consumer: every event with id <= position has been handled by it or is not
+    for it. Events above the position that it has handled have an EventDelivery row."""
+
+    consumer = models.CharField(max_length=64, unique=True)
+    position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # The last failure (the handler raised): the event stays unhandled and is retried after
+    # `retry_at` (a growing pause), other consumers go on.
+    failures = models.PositiveIntegerField(default=0)
+    failed_event_id = models.BigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    retry_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.consumer} @ {self.position}"
+
+
+class EventDelivery(models.Model):
+    """A consumer handled this event (written in the transaction of the handler's effects).
+    Rows at or below the consumer's position are deleted as the position moves on."""
+
+    consumer = models.CharField(max_length=64)
+    event_id = models.BigIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["consumer", "event_id"], name="eventdelivery_uniq")
         ]

@@ -15,6 +15,11 @@ from voronka.kernel.normalize import clean_input
 # integers with these (tests/api/test_api_strict_ids.py finds any plain `int` left in one).
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Version = Annotated[StrictInt, Field(ge=0, le=MAX_ID, description="Optimistic lock: 409 if stale")]
+# Every list's cursor (kernel.pagination): opaque, echoed back as the `cursor` parameter.
+NextCursor = Annotated[
+    str | None,
+    Field(description="Pass as `cursor` for the next page; null at the end. Opaque: do not parse"),
+]
 
 
 class StrictIn(Schema):

@@ -22,8 +22,6 @@ from django.utils.log import log_response
 
 # Exceptions Django turns into 4xx itself (their pages are handler400/403 outside DEBUG).
 CLIENT_ERRORS = (BadRequest, PermissionDenied, SuspiciousOperation, MultiPartParserError)
-# A switch for the negative control of tests/web/test_error_pages.py. Never set outside tests.
-DISABLED = False
 
 
 def is_page(request: HttpRequest) -> bool:
@@ -41,7 +39,6 @@ class ProductErrorPagesMiddleware:
         response = self.get_response(request)
         if (
             settings.DEBUG
-            and not DISABLED
             and response.status_code == 404
             # No URL pattern matched: Django rendered its technical "Page not found".
             and getattr(request, "resolver_match", None) is None
@@ -51,7 +48,7 @@ class ProductErrorPagesMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if DISABLED or not is_page(request):
+        if not is_page(request):
             return None
         if isinstance(exception, Http404):
             return self._page(request, 404)

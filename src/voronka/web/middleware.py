@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils import translation
 
+from voronka.web.http import is_htmx
+
 # Paths that answer without a session: the API authenticates itself (401), static files,
 # the login page (and its code step), the language switch of the login page, the health check.
 PUBLIC_PREFIXES = (
@@ -43,7 +45,7 @@ class LoginRequiredMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated and not request.path.startswith(PUBLIC_PREFIXES):
-            if request.headers.get("HX-Request"):
+            if is_htmx(request):
                 response = HttpResponse(status=401)
                 response["HX-Redirect"] = settings.LOGIN_URL_PATH
                 return response
@@ -113,7 +115,7 @@ class TwoFactorRequiredMiddleware:
             return JsonResponse(
                 refusal.as_dict(), status=refusal.status, json_dumps_params={"ensure_ascii": False}
             )
-        htmx = bool(request.headers.get("HX-Request"))
+        htmx = is_htmx(request)
         if enrol:
             if htmx:
                 # The set-up page's own polling (badges) gets nothing; elsewhere htmx

@@ -13,7 +13,6 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -25,6 +24,7 @@ from voronka.identity.services import user_set_language
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ApplicationError, ValidationError
+from voronka.web.http import is_htmx, next_url, not_found, ui_actor
 
 # The session keys of the second factor live with its rule (identity.totp).
 PENDING_KEY = totp.PENDING_KEY
@@ -119,7 +119,7 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
     code); new recovery codes (with a code). Recovery codes are rendered in the answer to the
     POST that made them — never stored in clear text, not even in the session."""
     user = request.user
-    actor = Actor.for_user(user, request=request)
+    actor = ui_actor(request)
     error, error_action, status = "", "", 200
     new_codes: list[str] = []
     if request.method == "POST":
@@ -184,7 +184,7 @@ def search(request: HttpRequest) -> HttpResponse:
     """The header search: deals, companies and contacts within the user's scope, grouped. The
     search box asks for the dropdown partial (htmx); Enter opens the full results page."""
     q = request.GET.get("q", "")
-    dropdown = request.headers.get("HX-Request") == "true"
+    dropdown = is_htmx(request)
     results = search_everything(
         user=request.user, q=q, limit=SEARCH_DROPDOWN if dropdown else SEARCH_PAGE
     )
@@ -203,16 +203,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_POST
 def set_language(request: HttpRequest) -> HttpResponse:
     language = request.POST.get("language", "")
-    next_url = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = "/"
-    response = redirect(next_url)
+    response = redirect(next_url(request, "/"))
     if language in dict(settings.LANGUAGES):
         translation.activate(language)
         if request.user.is_authenticated:
-            user_set_language(
-                request.user, language, actor=Actor.for_user(request.user, request=request)
-            )
+            user_set_language(request.user, language, actor=ui_actor(request))
         response.set_cookie(
             settings.LANGUAGE_COOKIE_NAME,
             language,
@@ -225,7 +220,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "web/error.html", {"code": 404}, status=404)
+    return not_found(request)
 
 
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -1,14 +1,17 @@
-"""``{% deal_card deal stage %}`` — the kanban card (see voronka.deals.cards)."""
+"""``{% deal_card deal stage %}`` — the kanban card; ``{% deal_cards cards stage %}`` — a column's
+cards in one call (see voronka.deals.cards)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django import template
 from django.utils.safestring import SafeString
 
-from voronka.deals.cards import render_card
+from voronka.deals.cards import render_card, render_cards
 from voronka.deals.models import Deal, Stage
+from voronka.deals.selectors import BoardCard
 
 register = template.Library()
 
@@ -16,3 +19,10 @@ register = template.Library()
 @register.simple_tag
 def deal_card(deal: Deal, stage: Stage, now: dt.datetime | None = None) -> SafeString:
     return render_card(deal, stage, now)
+
+
+@register.simple_tag
+def deal_cards(
+    deals: Iterable[Deal | BoardCard], stage: Stage, now: dt.datetime | None = None
+) -> SafeString:
+    return render_cards(deals, stage, now)

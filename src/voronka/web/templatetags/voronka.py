@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from voronka.deals.models import stage_sla_cutoff
 from voronka.kernel import clock
+from voronka.kernel.display import avatar_style, money, short_name
 from voronka.kernel.money import MAIN_CURRENCY, MoneySums
 
 register = template.Library()
 
-CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "CNY": "¥", "KZT": "₸", "BYN": "Br"}
-
-
-@register.filter
-def money(value: Any, currency: str = "RUB") -> str:
-    """1500000.5 → «1 500 000,50 ₽» (thin no-break spaces, kopecks only when present)."""
-    try:
-        amount = Decimal(str(value if value not in (None, "") else 0))
-    except InvalidOperation:
-        return str(value)
-    whole = int(abs(amount))
-    cents = int((abs(amount) - whole) * 100 + Decimal("0.5"))
-    text = f"{whole:,}".replace(",", "\u202f")
-    if cents:
-        text += f",{cents:02d}"
-    sign = "−" if amount < 0 else ""
-    return f"{sign}{text}\u00a0{CURRENCY_SIGNS.get(currency or 'RUB', currency or '')}"
+# Written in kernel.display so that Python-rendered markup (deals/cards.py) shares them.
+register.filter("money", money)
+register.filter("avatar_style", avatar_style)
+register.filter("short_name", short_name)
 
 
 @register.filter
@@ -191,26 +180,6 @@ def pretty(value: Any) -> str:
 
 # --- people and stages ---------------------------------------------------------------------------
 
-# Soft background / ink pairs; a user keeps the same colour everywhere (picked by id).
-AVATAR_COLOURS = [
-    ("#dbeafe", "#1e40af"),
-    ("#dcfce7", "#166534"),
-    ("#fef3c7", "#92400e"),
-    ("#fce7f3", "#9d174d"),
-    ("#e0e7ff", "#3730a3"),
-    ("#ccfbf1", "#115e59"),
-    ("#ffedd5", "#9a3412"),
-    ("#f3e8ff", "#6b21a8"),
-]
-
-
-@register.filter
-def avatar_style(user: Any) -> str:
-    """Inline CSS variables for an avatar: the same soft colour for a user on every screen."""
-    pk = getattr(user, "pk", None) or 0
-    bg, ink = AVATAR_COLOURS[int(pk) % len(AVATAR_COLOURS)]
-    return f"--av-bg: {bg}; --av-ink: {ink}"
-
 
 @register.inclusion_tag("web/_avatar.html")
 def avatar(user: Any, size: str = "", with_name: bool = False) -> dict[str, Any]:
@@ -220,10 +189,12 @@ def avatar(user: Any, size: str = "", with_name: bool = False) -> dict[str, Any]
 
 @register.filter
 def over_sla(entered_at: dt.datetime | None, sla_days: Any) -> bool:
-    """True when a deal has been in its stage longer than the stage limit (days)."""
+    """True when a deal has been in its stage longer than the stage limit (days): the rule of
+    `deals.models.stage_sla_cutoff` at the product clock (cards and lists read `mark_over_sla`,
+    set by the same rule)."""
     if entered_at is None or sla_days in (None, ""):
         return False
-    return clock.now() - entered_at > dt.timedelta(days=int(sla_days))
+    return entered_at < stage_sla_cutoff(clock.now(), int(sla_days))
 
 
 @register.filter
@@ -266,15 +237,6 @@ def phone(value: Any) -> str:
     if len(text) == 12 and text.startswith("+7") and text[1:].isdigit():
         return f"+7 {text[2:5]} {text[5:8]}-{text[8:10]}-{text[10:12]}"
     return text
-
-
-@register.filter
-def short_name(user: Any) -> str:
-    """«Иван Петров» → «Иван П.» (cards have little room)."""
-    first, last = getattr(user, "first_name", ""), getattr(user, "last_name", "")
-    if first and last:
-        return f"{first} {last[0]}."
-    return getattr(user, "display_name", "") or str(user or "")
 
 
 FORM_FIELDS = {

@@ -1,7 +1,9 @@
-"""`voronka worker`: the django-tasks DB worker plus the schedule ticker in one process.
+"""`voronka worker`: the django-tasks DB worker, the schedule ticker and the event dispatcher
+(the consumers of the outbox, kernel.outbox) in one process.
 
 Run as many as you like: job claims use the database (SKIP LOCKED on PostgreSQL, IMMEDIATE
-transactions on SQLite) and periodic runs are claimed by a unique (job, period) row."""
+transactions on SQLite), periodic runs are claimed by a unique (job, period) row and each
+consumer's events are handled under a lock on its position row."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ from django_tasks.signals import log_task_started, task_started
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
 from voronka.automation.schedule import schedule_tick
+from voronka.kernel.outbox import events_dispatch
 
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 15
+DISPATCH_SECONDS = 1.0
+DISPATCH_LIMIT = 500
 
 
 def _ticker(stop: threading.Event) -> None:
@@ -30,6 +35,22 @@ def _ticker(stop: threading.Event) -> None:
         stop.wait(TICK_SECONDS)
 
 
+def _dispatcher(stop: threading.Event) -> None:
+    """Hand new events to the consumers about every second (at once again after a full batch)."""
+    while not stop.is_set():
+        busy = False
+        try:
+            close_old_connections()
+            report = events_dispatch(limit=DISPATCH_LIMIT)
+            busy = any(n >= DISPATCH_LIMIT for n in report.handled.values())
+        except Exception:  # a failed round must not kill the worker; the next one retries
+            logger.exception("event dispatch failed")
+        finally:
+            close_old_connections()
+        if not busy:
+            stop.wait(DISPATCH_SECONDS)
+
+
 def quiet_job_start() -> None:
     """One log line per job: django-tasks logs a job when it starts and again when it ends
     (with its outcome); the worker keeps only the second (failures keep their traceback)."""
@@ -41,13 +62,18 @@ class Command(DbWorkerCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         super().add_arguments(parser)
-        parser.add_argument("--no-schedule", action="store_true", help="Only run queued jobs")
+        parser.add_argument("--no-schedule", action="store_true", help="No periodic schedule")
+        parser.add_argument(
+            "--no-events", action="store_true", help="Do not hand events to their consumers"
+        )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         quiet_job_start()
         stop = threading.Event()
         if not options.pop("no_schedule", False):
             threading.Thread(target=_ticker, args=(stop,), daemon=True, name="schedule").start()
+        if not options.pop("no_events", False):
+            threading.Thread(target=_dispatcher, args=(stop,), daemon=True, name="events").start()
         try:
             return super().handle(*args, **options)
         finally:

@@ -27,287 +27,43 @@ from voronka.activities.services import comment_add
 from voronka.activities.tasks_services import task_complete, task_create, task_reschedule
 from voronka.contacts.models import Company, CompanyType
 from voronka.contacts.services import company_create, contact_create
+from voronka.customfields.services import custom_field_create
 from voronka.deals.models import LossReason, Pipeline, Stage, StageSemantic
 from voronka.deals.services import (
-    custom_field_create,
     deal_create,
     deal_move_to_stage,
     pipeline_create,
+)
+from voronka.demo.vocabulary import (
+    CALLS_STAGES,
+    CITIES,
+    DEAL_FIELDS,
+    FIRST_F,
+    FIRST_M,
+    LAST,
+    LOSS_REASONS,
+    MIDDLE_F,
+    MIDDLE_M,
+    ORG_TAIL,
+    ORG_WORDS,
+    PASSWORD,
+    SALES_STAGES,
+    SOURCES,
+    STREETS,
+    USERS,
+    WARMING_STAGES,
+    random_account,
+    random_inn10,
+    random_inn12,
+    random_ogrn,
+    random_phone,
+    translit,
 )
 from voronka.identity.models import User
 from voronka.identity.services import department_create, roles_ensure_defaults
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor, ActorKind
-from voronka.kernel.models import CustomField
 
-PASSWORD = "demo"
-USERS = [
-    # username, first, last, role
-    ("owner", "Андрей", "Соколов", "owner"),
-    ("head", "Елена", "Морозова", "head"),
-    ("manager1", "Иван", "Петров", "manager"),
-    ("manager2", "Мария", "Смирнова", "manager"),
-]
-
-DEAL_FIELDS = [
-    ("contract_no", "Номер договора", "string", []),
-    ("delivery_date", "Дата первой доставки", "date", []),
-    ("payment_type", "Способ оплаты", "list", ["Наличные", "Безналичный расчёт", "Карта курьеру"]),
-    ("bottles", "Бутылей 19 л в месяц", "number", []),
-    ("delivery_address", "Адрес доставки", "address", []),
-    ("extras", "Доп. оборудование", "multi", ["Кулер", "Помпа", "Стаканчики", "Подставка"]),
-    ("prepayment", "Предоплата", "money", []),
-    ("callback_at", "Перезвонить", "datetime", []),
-    ("needs_invoice", "Нужен счёт", "boolean", []),
-    ("client_site", "Сайт клиента", "link", []),
-    ("contract_file", "Скан договора", "file", []),
-]
-
-SALES_STAGES = [
-    dict(name="Новое обращение", semantic="open", color="#64748b", sla_days=2),
-    dict(name="Выявление потребности", semantic="open", color="#3b82f6", sla_days=7),
-    dict(name="КП отправлено", semantic="open", color="#8b5cf6", sla_days=10),
-    dict(
-        name="Оформление заказа",
-        semantic="open",
-        color="#f59e0b",
-        sla_days=5,
-        required_fields=["contract_no", "delivery_date", "payment_type"],
-    ),
-    dict(
-        name="Оплата и доставка",
-        semantic="open",
-        color="#06b6d4",
-        sla_days=7,
-        required_fields=["amount"],
-    ),
-    dict(name="Успешно", semantic="won", color="#16a34a"),
-    dict(name="Отказ", semantic="lost", color="#dc2626"),
-]
-CALLS_STAGES = [
-    dict(name="Запланирован звонок", semantic="open", color="#64748b", sla_days=14),
-    dict(name="Дозвонились", semantic="open", color="#3b82f6", sla_days=2),
-    dict(name="Договорились о заказе", semantic="open", color="#f59e0b", sla_days=1),
-    dict(name="Заказ оформлен", semantic="won", color="#16a34a"),
-    dict(name="Не актуально", semantic="lost", color="#dc2626"),
-]
-LOSS_REASONS = [
-    "Дорого",
-    "Выбрали конкурента",
-    "Нет потребности сейчас",
-    "Не дозвонились",
-    "Не устроило качество",
-]
-WARMING_STAGES = [
-    *[
-        dict(name=r, semantic="open", color=c, sla_days=30)
-        for r, c in zip(
-            LOSS_REASONS, ["#f97316", "#ef4444", "#a855f7", "#64748b", "#eab308"], strict=True
-        )
-    ],
-    dict(name="Реанимирован", semantic="won", color="#16a34a"),
-    dict(name="Окончательный отказ", semantic="lost", color="#991b1b"),
-]
-
-LAST = [
-    "Иванов",
-    "Смирнов",
-    "Кузнецов",
-    "Попов",
-    "Васильев",
-    "Петров",
-    "Соколов",
-    "Михайлов",
-    "Новиков",
-    "Фёдоров",
-    "Морозов",
-    "Волков",
-    "Алексеев",
-    "Лебедев",
-    "Семёнов",
-    "Егоров",
-    "Павлов",
-    "Козлов",
-    "Степанов",
-    "Николаев",
-    "Орлов",
-    "Андреев",
-    "Макаров",
-    "Никитин",
-    "Захаров",
-    "Зайцев",
-    "Соловьёв",
-    "Борисов",
-    "Яковлев",
-    "Григорьев",
-    "Романов",
-    "Воробьёв",
-]
-FIRST_M = [
-    "Александр",
-    "Дмитрий",
-    "Максим",
-    "Сергей",
-    "Андрей",
-    "Алексей",
-    "Артём",
-    "Илья",
-    "Кирилл",
-    "Михаил",
-    "Никита",
-    "Матвей",
-    "Роман",
-    "Егор",
-    "Олег",
-    "Павел",
-]
-FIRST_F = [
-    "Анна",
-    "Мария",
-    "Елена",
-    "Дарья",
-    "Алина",
-    "Ирина",
-    "Екатерина",
-    "Ольга",
-    "Татьяна",
-    "Наталья",
-    "Юлия",
-    "Светлана",
-    "Ксения",
-    "Виктория",
-]
-MIDDLE_M = ["Александрович", "Сергеевич", "Дмитриевич", "Андреевич", "Игоревич", "Викторович"]
-MIDDLE_F = ["Александровна", "Сергеевна", "Дмитриевна", "Андреевна", "Игоревна", "Викторовна"]
-ORG_WORDS = [
-    "Альфа",
-    "Вектор",
-    "Гранит",
-    "Меридиан",
-    "Ресурс",
-    "Светоч",
-    "Прогресс",
-    "Эталон",
-    "Северстрой",
-    "Техносфера",
-    "Логистик",
-    "Медиа Групп",
-    "Бизнес Центр",
-    "Стоматология",
-    "Фитнес",
-    "Автосервис",
-    "Пекарня",
-    "Детский сад",
-    "Клиника",
-    "Офис-Сервис",
-    "Инжиниринг",
-    "Консалтинг",
-    "Торговый дом",
-    "Кофейня",
-    "Салон красоты",
-    "Школа",
-]
-ORG_TAIL = ["Плюс", "Про", "М", "Сити", "Экспресс", "Север", "Юг", "24", "Групп", "Трейд", "Лайн"]
-STREETS = [
-    "ул. Ленина",
-    "пр-т Мира",
-    "ул. Гагарина",
-    "ул. Садовая",
-    "Ленинградский пр-т",
-    "ул. Профсоюзная",
-    "ул. Новослободская",
-    "Варшавское ш.",
-    "ул. Тверская",
-    "ул. Лесная",
-]
-CITIES = ["Москва", "Москва", "Москва", "Химки", "Мытищи", "Красногорск", "Одинцово", "Люберцы"]
-MOBILE = ["903", "905", "910", "915", "916", "917", "925", "926", "977", "985", "999"]
-SOURCES = ["Звонок", "Сайт", "Яндекс.Директ", "ВКонтакте", "Telegram", "Рекомендация", "Авито"]
-
-
-def _inn10(rng: random.Random) -> str:
-    digits = [rng.randint(0, 9) for _ in range(9)]
-    digits[0], digits[1] = 7, 7
-    weights = [2, 4, 10, 3, 5, 9, 4, 6, 8]
-    return "".join(map(str, digits)) + str(
-        sum(d * w for d, w in zip(digits, weights, strict=True)) % 11 % 10
-    )
-
-
-def _inn12(rng: random.Random) -> str:
-    digits = [7, 7] + [rng.randint(0, 9) for _ in range(8)]
-    w11 = [7, 2, 4, 10, 3, 5, 9, 4, 6, 8]
-    digits.append(sum(d * w for d, w in zip(digits, w11, strict=True)) % 11 % 10)
-    w12 = [3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8]
-    digits.append(sum(d * w for d, w in zip(digits, w12, strict=True)) % 11 % 10)
-    return "".join(map(str, digits))
-
-
-def _ogrn(rng: random.Random) -> str:
-    body = "1" + "".join(str(rng.randint(0, 9)) for _ in range(11))
-    return body + str(int(body) % 11 % 10)
-
-
-def _account(rng: random.Random, bik: str) -> str:
-    digits = list("40702810") + ["0"] + [str(rng.randint(0, 9)) for _ in range(11)]
-    weights = [7, 1, 3] * 8
-    key = bik[-3:] + "".join(digits)
-    total = sum(int(d) * w for d, w in zip(key, weights, strict=False))
-    for k in range(10):
-        if (total + k * weights[11]) % 10 == 0:
-            digits[8] = str(k)
-            break
-    return "".join(digits)
-
-
-def _phone(rng: random.Random) -> str:
-    return f"+7{rng.choice(MOBILE)}{rng.randint(1000000, 9999999)}"
-
-
-def _translit(text: str) -> str:
-    table = str.maketrans(
-        {
-            "а": "a",
-            "б": "b",
-            "в": "v",
-            "г": "g",
-            "д": "d",
-            "е": "e",
-            "ё": "e",
-            "ж": "zh",
-            "з": "z",
-            "и": "i",
-            "й": "y",
-            "к": "k",
-            "л": "l",
-            "м": "m",
-            "н": "n",
-            "о": "o",
-            "п": "p",
-            "р": "r",
-            "с": "s",
-            "т": "t",
-            "у": "u",
-            "ф": "f",
-            "х": "h",
-            "ц": "ts",
-            "ч": "ch",
-            "ш": "sh",
-            "щ": "sch",
-            "ъ": "",
-            "ы": "y",
-            "ь": "",
-            "э": "e",
-            "ю": "yu",
-            "я": "ya",
-        }
-    )
-    return "".join(ch for ch in text.lower().translate(table) if ch.isalnum())
-
-
-# --- working time ---------------------------------------------------------------------------
-# The demo team works 9:00–19:00 in the product's zone (Moscow time), Monday to Friday.
-# Deadlines fall on the quarter hour between 9:00 and 18:45 of a working day — except today's,
 # which exist whatever the day of the week, so that "Мой день" is never empty.
 DAY_OPEN = 9 * 60
 DAY_CLOSE = 19 * 60
@@ -591,7 +347,7 @@ class Command(BaseCommand):
             data: dict[str, Any] = {
                 "type": kind,
                 "responsible": manager.pk,
-                "phone": _phone(rng),
+                "phone": random_phone(rng),
                 "addresses": [{"kind": "actual", "text": address}],
                 "custom": {
                     "segment": rng.choice(["Офис", "Дом", "HoReCa", "Медицина", "Образование"])
@@ -600,16 +356,16 @@ class Command(BaseCommand):
             if kind == CompanyType.LEGAL:
                 name = f"ООО «{rng.choice(ORG_WORDS)} {rng.choice(ORG_TAIL)}»"
                 bik = "044525225"
-                inn = _inn10(rng)
+                inn = random_inn10(rng)
                 data.update(
                     name=name,
                     inn=inn,
                     kpp=inn[:4] + "01001",
-                    ogrn=_ogrn(rng),
+                    ogrn=random_ogrn(rng),
                     bank_bik=bik,
-                    bank_account=_account(rng, bik),
+                    bank_account=random_account(rng, bik),
                     bank_name="ПАО Сбербанк",
-                    email=f"info@{_translit(name)[:12] or 'firm'}{index}.ru",
+                    email=f"info@{translit(name)[:12] or 'firm'}{index}.ru",
                 )
                 data["addresses"].append(
                     {
@@ -618,7 +374,7 @@ class Command(BaseCommand):
                     }
                 )
             elif kind == CompanyType.SOLE_PROPRIETOR:
-                data.update(name=f"ИП {last} {first_name[0]}.{middle[0]}.", inn=_inn12(rng))
+                data.update(name=f"ИП {last} {first_name[0]}.{middle[0]}.", inn=random_inn12(rng))
             else:
                 data.update(name=f"Семья {base_last}ых", custom={"segment": "Дом"})
                 data["addresses"][0]["kind"] = "home"
@@ -646,9 +402,10 @@ class Command(BaseCommand):
                         else rng.choice(
                             ["Директор", "Офис-менеджер", "Бухгалтер", "Администратор", "Завхоз"]
                         ),
-                        "phones": [_phone(rng)] + ([_phone(rng)] if rng.random() < 0.3 else []),
+                        "phones": [random_phone(rng)]
+                        + ([random_phone(rng)] if rng.random() < 0.3 else []),
                         "emails": [
-                            f"{_translit(cf)}.{_translit(cl)}{rng.randint(1, 99)}@{rng.choice(['mail.ru', 'yandex.ru', 'gmail.com', 'bk.ru'])}"
+                            f"{translit(cf)}.{translit(cl)}{rng.randint(1, 99)}@{rng.choice(['mail.ru', 'yandex.ru', 'gmail.com', 'bk.ru'])}"
                         ],
                         "birthday": dt.date(
                             rng.randint(1965, 2000), rng.randint(1, 12), rng.randint(1, 28)
@@ -977,6 +734,3 @@ RESCHEDULE_REASONS = [
     "Ждём согласования бюджета",
     "Директор в командировке",
 ]
-
-
-assert CustomField  # imported for type checkers of the config above

@@ -21,8 +21,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from voronka.deals.models import Pipeline, Stage
-from voronka.deals.services import (
+from voronka.deals.services.pipelines import (
     _clean_stage,
+    pipeline_get_for_write,
     pipeline_rename,
     stage_create,
     stage_delete,
@@ -114,7 +115,8 @@ def pipeline_settings_save(
 ) -> SettingsSaved:
     """Apply the whole settings form or nothing (SettingsRefused with every row's error).
     `name_shown` / `order_shown` are what the form showed (None: not known, apply as given)."""
-    pipeline = Pipeline.objects.select_for_update().get(pk=pipeline.pk)
+    # The right is checked here, not in the row services: their refusals become row errors.
+    pipeline = pipeline_get_for_write(actor=actor, pipeline_id=pipeline.pk)
     stages = {s.pk: s for s in Stage.objects.select_for_update().filter(pipeline=pipeline)}
     errors: dict[str, str] = {}
     conflicts: list[int] = []
@@ -135,10 +137,14 @@ def pipeline_settings_save(
             }
             conflicts.append(0)
         else:
-            attempt("pipeline", lambda: pipeline_rename(pipeline=pipeline, actor=actor, name=name))
+            renamed: list[Pipeline] = []
+            attempt(
+                "pipeline",
+                lambda: renamed.append(pipeline_rename(pipeline=pipeline, actor=actor, name=name)),
+            )
             if "pipeline.name" in errors:
                 errors["name"] = errors.pop("pipeline.name")
-            result.changed = pipeline.name != name_shown
+            result.changed = bool(renamed) and renamed[0].name != name_shown
     for row in rows:
         stage = stages.get(row.id)
         edited = row.id == delete or _posted_token(row.data, stage) != row.token

@@ -1,45 +1,18 @@
-"""`voronka seed --deals N [--seed S] [--tasks-per-deal K]`: synthetic data for benchmarks.
-
-Adds N deals with their companies (~N/3), contacts (~N/2, E.164 phones, e-mails), stage history
-(StageChange rows ending at each deal's stage and `stage_entered_at`) and tasks (~K per deal:
-mostly done; the open ones with deadlines from three weeks ago to three weeks ahead), spread
-over the existing pipelines and active users and over the last 12 months. One pipeline (the
-first active one) holds ~30 % of all deals as open deals: 300,000 of 1,000,000.
-
-When the database has no pipeline, the three pipelines of the demo are created; when no active
-user holds the manager role, a synthetic team is created (an owner, «Отдел продаж №1» with a
-head and 20 managers — the control-screen benchmark needs it — and «Отдел продаж №2» with a head
-and 5 managers; passwords unusable: use `voronka token USERNAME`). Both through the services.
-
-Fast, not faithful to the services: rows are written in bulk (PostgreSQL: COPY through
-psycopg 3 with the foreign keys of the loaded tables dropped and re-added — re-adding
-validates every row; SQLite: executemany), all in one transaction. So there are NO audit
-entries and NO outbox events for synthetic data, and nothing is sent to automations. At the
-end the maintained counters are recomputed from the rows
-(`activities.counters.task_counters_rebuild()`, which also sets the LTV per currency and
-`Company.ltv`, the won deals in the main currency); on PostgreSQL the loaded tables are
-vacuumed and analysed after the commit. A few deals are in USD and EUR (by their id, so the
-random stream is the same as without them): the board's sums are per currency.
-Run it while nobody writes to the database (ids are reserved in blocks; tables are locked).
-
-Deterministic for a given --seed: the same names, amounts, stages and offsets, relative to
-the moment it runs (the application clock, so tests can freeze it).
-"""
+"""The generators of `voronka seed`: one synthetic deal after another, deterministic per seed."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import random
 import time
 import zoneinfo
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, models, transaction
+from django.core.management.base import CommandError
+from django.db import connection, transaction
 
 from voronka.activities.counters import task_counters_rebuild
 from voronka.activities.models import Task, TaskDayCounter
@@ -56,162 +29,47 @@ from voronka.deals.models import (
     StageChange,
     StageSemantic,
 )
-from voronka.identity.models import Department, User
-from voronka.identity.services import department_create, roles_ensure_defaults
-from voronka.kernel import clock
+from voronka.demo.bulk import BulkWriter, Table
+from voronka.demo.vocabulary import (
+    AMOUNTS,
+    BIG_OPEN_TARGET,
+    BIG_PIPELINE_SHARE,
+    CITIES,
+    DAY,
+    DOMAINS,
+    FIRST_F,
+    FIRST_M,
+    FLUSH_DEALS,
+    FOREIGN,
+    HISTORY_DAYS,
+    LAST,
+    LOSS_COMMENTS,
+    MIDDLE_F,
+    MIDDLE_M,
+    MOBILE,
+    ORG_FIRST,
+    ORG_FORMS,
+    ORG_SECOND,
+    OTHER_OPEN,
+    POSITIONS,
+    PRODUCTS,
+    RESULTS,
+    SOURCES,
+    STREETS,
+    TASK_COMMENTS,
+    TASK_TYPES,
+    UTC,
+    UTM,
+    WON_OF_CLOSED,
+    random_account,
+    random_inn10,
+    random_inn12,
+    random_ogrn,
+    translit,
+)
+from voronka.identity.models import User
 from voronka.kernel.models import CustomField
 from voronka.kernel.money import MAIN_CURRENCY
-from voronka.web.management.commands import voronka_demo as demo
-
-UTC = dt.UTC
-DAY = 86400.0
-HISTORY_DAYS = 365
-BIG_PIPELINE_SHARE = 0.55  # of all deals; with 55 % of them open: ~30 % of all deals
-BIG_OPEN_TARGET = 0.30  # open deals of the big pipeline / all deals
-OTHER_OPEN = 0.30  # open share in the other pipelines
-WON_OF_CLOSED = 0.45
-FLUSH_DEALS = 20000  # deals per bulk write (with their companies, contacts, history, tasks)
-
-PRODUCTS = [
-    "Доставка воды",
-    "Вода + кулер",
-    "Договор поставки",
-    "Разовый заказ",
-    "Абонемент на воду",
-    "Аренда кулера",
-    "Поставка для офиса",
-    "Обслуживание кулеров",
-]
-AMOUNTS = [3500, 5600, 8900, 12400, 18000, 24500, 36000, 52000, 78000, 120000, 185000, 260000]
-# Deals in another currency: every 40th deal id in USD, every 100th in EUR (~3.5 %), with the
-# amount in that currency (≈ the rouble amount / rate).
-FOREIGN = (("EUR", 100, 100), ("USD", 40, 90))  # (currency, every n-th deal id, rate)
-ORG_FORMS = ["ООО", "ООО", "ООО", "АО", "ПАО", "ЗАО"]
-ORG_FIRST = [
-    "Альфа",
-    "Вектор",
-    "Гранит",
-    "Меридиан",
-    "Ресурс",
-    "Светоч",
-    "Прогресс",
-    "Эталон",
-    "Северный",
-    "Техно",
-    "Логистик",
-    "Медиа",
-    "Бизнес",
-    "Дента",
-    "Фитнес",
-    "Авто",
-    "Хлебный",
-    "Детский",
-    "Мед",
-    "Офис",
-    "Инжиниринг",
-    "Консалт",
-    "Торговый",
-    "Кофе",
-    "Стиль",
-    "Школьный",
-    "Строй",
-    "Агро",
-    "Транс",
-    "Энерго",
-    "Финанс",
-    "Сервис",
-]
-ORG_SECOND = [
-    "Плюс",
-    "Про",
-    "М",
-    "Сити",
-    "Экспресс",
-    "Север",
-    "Юг",
-    "24",
-    "Групп",
-    "Трейд",
-    "Лайн",
-    "Дом",
-    "Центр",
-    "Мир",
-    "Сфера",
-    "Холдинг",
-    "Партнёр",
-    "Маркет",
-    "Альянс",
-    "Регион",
-    "Стандарт",
-    "Комплект",
-    "Снаб",
-    "Систем",
-]
-UTM = ["yandex", "vk", "google", "telegram", "", "", ""]
-POSITIONS = [
-    "Директор",
-    "Офис-менеджер",
-    "Бухгалтер",
-    "Администратор",
-    "Завхоз",
-    "Генеральный директор",
-    "Закупщик",
-    "Секретарь",
-]
-DOMAINS = ["mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru", "list.ru"]
-TASK_TYPES = ["call"] * 11 + ["meeting"] * 2 + ["email"] * 4 + ["other"] * 3
-TASK_COMMENTS = {
-    "call": [
-        "Позвонить, уточнить потребность и объём",
-        "Перезвонить по КП, ответить на вопросы",
-        "Согласовать дату первой доставки",
-        "Напомнить об оплате счёта",
-        "Уточнить, получили ли воду",
-        "Предложить абонемент на квартал",
-    ],
-    "meeting": [
-        "Встреча в офисе клиента, презентация кулеров",
-        "Подписание договора",
-        "Дегустация воды в офисе",
-    ],
-    "email": [
-        "Отправить КП и прайс на почту",
-        "Выставить счёт на предоплату",
-        "Отправить скан договора",
-        "Отправить акт сверки",
-    ],
-    "other": [
-        "Подготовить договор поставки",
-        "Проверить оплату в банке",
-        "Согласовать скидку с руководителем",
-    ],
-}
-RESULTS = [
-    "Дозвонился, договорились",
-    "КП отправлено",
-    "Клиент подтвердил",
-    "Счёт отправлен",
-    "Встреча прошла, интерес есть",
-    "Договор подписан",
-    "Не дозвонился, перезвоню",
-    "Клиент думает, вернётся на следующей неделе",
-    "Оплата поступила",
-]
-LOSS_COMMENTS = [
-    "",
-    "",
-    "Нашли дешевле",
-    "Переехали",
-    "Не отвечает на звонки",
-    "Закрыли офис",
-    "Решили пить из-под крана",
-]
-TEAM_DEPARTMENTS = [("Отдел продаж №1", 20), ("Отдел продаж №2", 5)]
-
-
-@functools.cache
-def _translit(text: str) -> str:
-    return demo._translit(text)
 
 
 def _ts(value: float) -> dt.datetime:
@@ -219,273 +77,6 @@ def _ts(value: float) -> dt.datetime:
 
 
 # --- bulk writer ---------------------------------------------------------------------------------
-
-
-class Table:
-    """A table being loaded: its columns (ours, then constant defaults of the rest) and a buffer."""
-
-    def __init__(
-        self, model: type[models.Model], columns: Sequence[str], *, table: str | None = None
-    ) -> None:
-        self.model = model
-        self.table = table or model._meta.db_table
-        fields = {f.column: f for f in model._meta.concrete_fields}
-        unknown = [c for c in columns if c not in fields]
-        if unknown:
-            raise CommandError(f"{self.table}: no columns {unknown}")
-        self.fields = [fields[c] for c in columns]
-        rest = [
-            f for f in model._meta.concrete_fields if f.column not in columns and not f.primary_key
-        ]
-        # Columns another change may add later get their model default, written once per row.
-        self.extra_fields = [f for f in rest if f.has_default() or f.null]
-        self.extra = tuple(
-            f.get_db_prep_save(f.get_default(), connection) if f.has_default() else None
-            for f in self.extra_fields
-        )
-        self.columns = [*columns, *(f.column for f in self.extra_fields)]
-        self.rows: list[tuple[Any, ...]] = []
-        self.written = 0
-
-    def add(self, row: tuple[Any, ...]) -> None:
-        self.rows.append(row + self.extra if self.extra else row)
-
-
-class BulkWriter:
-    def __init__(self) -> None:
-        self.vendor = connection.vendor
-        self.qn = connection.ops.quote_name
-
-    def reserve_ids(self, model: type[models.Model], count: int) -> int:
-        """The first of `count` consecutive primary keys nobody else will get."""
-        table = model._meta.db_table
-        with connection.cursor() as cursor:
-            if self.vendor == "postgresql":
-                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-                seq = cursor.fetchone()[0]
-                cursor.execute("SELECT setval(%s, nextval(%s) + %s - 1)", [seq, seq, count])
-                return int(cursor.fetchone()[0]) - count + 1
-            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {self.qn(table)}")
-            return int(cursor.fetchone()[0]) + 1
-
-    def flush(self, table: Table) -> None:
-        if not table.rows:
-            return
-        cols = ", ".join(self.qn(c) for c in table.columns)
-        with connection.cursor() as cursor:
-            if self.vendor == "postgresql":
-                raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-                with raw.copy(f"COPY {self.qn(table.table)} ({cols}) FROM STDIN") as copy:
-                    write = copy.write_row
-                    for row in table.rows:
-                        write(row)
-            else:
-                marks = ", ".join(["%s"] * len(table.columns))
-                adapt = _sqlite_adapter(table)
-                cursor.executemany(
-                    f"INSERT INTO {self.qn(table.table)} ({cols}) VALUES ({marks})",
-                    [adapt(row) for row in table.rows],
-                )
-        table.written += len(table.rows)
-        table.rows = []
-
-    # PostgreSQL: checking each foreign key per row during COPY costs more than the load;
-    # drop them for the load and re-add them (one validating join per constraint).
-    def drop_foreign_keys(self, tables: Iterable[str]) -> list[tuple[str, str, str]]:
-        if self.vendor != "postgresql":
-            return []
-        with connection.cursor() as cursor:
-            # Pending deferred checks of the caller's transaction would forbid the ALTER TABLE.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(
-                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[])",
-                [list(tables)],
-            )
-            found = [(t, n, d) for t, n, d in cursor.fetchall()]
-            for table, name, _definition in found:
-                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {self.qn(name)}")
-        return found
-
-    def rows_of(self, model: type[models.Model]) -> int:
-        if self.vendor != "postgresql":
-            return model._default_manager.count()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
-                [model._meta.db_table],
-            )
-            return int(cursor.fetchone()[0])
-
-    def drop_indexes(self, tables: Iterable[str]) -> list[tuple[str, str]]:
-        """PostgreSQL: drop the secondary indexes (not those of the primary key or of a
-        constraint) of the loaded tables; `create_indexes` builds them again after the load."""
-        if self.vendor != "postgresql":
-            return []
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-                "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary "
-                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
-                [list(tables)],
-            )
-            found = [(name, definition) for name, definition in cursor.fetchall()]
-            for name, _definition in found:
-                cursor.execute(f"DROP INDEX {name}")
-        return found
-
-    def create_indexes(self, found: list[tuple[str, str]]) -> None:
-        with connection.cursor() as cursor:
-            for _name, definition in found:
-                cursor.execute(definition)
-
-    def add_foreign_keys(self, found: list[tuple[str, str, str]]) -> None:
-        with connection.cursor() as cursor:
-            for table, name, definition in found:
-                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {self.qn(name)} {definition}")
-            if self.vendor == "postgresql":
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-
-
-def _sqlite_adapter(table: Table) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """Per column, what Django's SQLite backend would store (naive UTC text for datetimes)."""
-
-    def stamp(value: Any) -> Any:
-        return None if value is None else value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-
-    def day(value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
-    convert: list[tuple[int, Callable[[Any], Any]]] = []
-    for index, column in enumerate(table.columns):
-        field = table.model._meta.get_field(
-            next(f.name for f in table.model._meta.concrete_fields if f.column == column)
-        )
-        if isinstance(field, models.DateTimeField):
-            convert.append((index, stamp))
-        elif isinstance(field, models.DateField):
-            convert.append((index, day))
-    if not convert:
-        return lambda row: row
-
-    def adapt(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        values = list(row)
-        for index, func in convert:
-            values[index] = func(values[index])
-        return tuple(values)
-
-    return adapt
-
-
-# --- the command ---------------------------------------------------------------------------------
-
-
-class Command(BaseCommand):
-    help = "Add N synthetic deals (companies, contacts, stage history, tasks) fast, for benchmarks."
-
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
-        parser.add_argument("--deals", type=int, required=True, help="how many deals to add")
-        parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-        parser.add_argument(
-            "--tasks-per-deal", type=int, default=3, help="average tasks per deal (default 3)"
-        )
-
-    def handle(self, *args: Any, **opts: Any) -> None:
-        count, seed, per_deal = opts["deals"], opts["seed"], opts["tasks_per_deal"]
-        if count < 1 or count > 50_000_000:
-            raise CommandError("--deals: 1..50000000")
-        if per_deal < 0 or per_deal > 50:
-            raise CommandError("--tasks-per-deal: 0..50")
-        started = time.monotonic()
-        with transaction.atomic():
-            self._ensure_config(random.Random(seed))
-        seeder = Seeder(seed=seed, tasks_per_deal=per_deal, now=clock.now(), out=self.stdout.write)
-        seeder.run(count)
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Seeded {count} deals in {time.monotonic() - started:.1f} s "
-                f"(no audit entries or outbox events for synthetic rows)"
-            )
-        )
-
-    def _ensure_config(self, rng: random.Random) -> None:
-        from voronka.deals.services import custom_field_create, pipeline_create
-        from voronka.kernel.actor import Actor
-
-        if not Pipeline.objects.filter(is_active=True).exists():
-            actor = Actor.system()
-            existing = set(CustomField.objects.filter(entity="deal").values_list("key", flat=True))
-            for key, name, ftype, choices in demo.DEAL_FIELDS:
-                if key not in existing:
-                    custom_field_create(
-                        actor=actor,
-                        data={
-                            "entity": "deal",
-                            "key": key,
-                            "name": name,
-                            "type": ftype,
-                            "choices": choices,
-                        },
-                    )
-            sales = pipeline_create(actor=actor, name="Продажа", stages=demo.SALES_STAGES)
-            pipeline_create(actor=actor, name="Обзвон", stages=demo.CALLS_STAGES)
-            warming = pipeline_create(actor=actor, name="Подогрев", stages=demo.WARMING_STAGES)
-            for index, name in enumerate(demo.LOSS_REASONS):
-                LossReason.objects.get_or_create(
-                    name=name,
-                    defaults={
-                        "sort": index,
-                        "warming_stage": warming.stages.filter(name=name).first(),
-                    },
-                )
-            Pipeline.objects.filter(pk=sales.pk).update(sort=0)
-            self.stdout.write("Created pipelines Продажа, Обзвон, Подогрев")
-        if not User.objects.filter(is_active=True, roles__code="manager").exists():
-            self._team(rng)
-
-    def _team(self, rng: random.Random) -> None:
-        roles = roles_ensure_defaults()
-        used: set[str] = set(User.objects.values_list("username", flat=True))
-
-        def person(username: str, role: str, dept: Department) -> User:
-            female = rng.random() < 0.5
-            last = rng.choice(demo.LAST) + ("а" if female else "")
-            user = User(
-                username=username,
-                first_name=rng.choice(demo.FIRST_F if female else demo.FIRST_M),
-                last_name=last,
-                patronymic=rng.choice(demo.MIDDLE_F if female else demo.MIDDLE_M),
-                email=f"{username}@seed.voronka.example",
-                department=dept,
-            )
-            user.set_unusable_password()
-            user.save()
-            user.roles.add(roles[role])
-            return user
-
-        def free(name: str) -> str:
-            if name in used:
-                raise CommandError(
-                    f"user {name!r} exists but holds no manager role; remove it first"
-                )
-            used.add(name)
-            return name
-
-        root = department_create(name="Компания")
-        owner = person(free("seed_owner"), "owner", root)
-        root.head = owner
-        root.save(update_fields=["head"])
-        number = 0
-        for index, (name, managers) in enumerate(TEAM_DEPARTMENTS, start=1):
-            dept = department_create(name=name, parent=root)
-            dept.head = person(free(f"seed_head{index}"), "head", dept)
-            dept.save(update_fields=["head"])
-            for _ in range(managers):
-                number += 1
-                person(free(f"seed_m{number:02d}"), "manager", dept)
-        self.stdout.write(
-            f"Created a team: seed_owner, {len(TEAM_DEPARTMENTS)} heads, {number} managers"
-        )
 
 
 class Seeder:
@@ -763,11 +354,11 @@ class Seeder:
         responsible = self._user()
         created = now - HISTORY_DAYS * DAY * r()
         female = r() < 0.5
-        base_last = demo.LAST[int(r() * len(demo.LAST))]
+        base_last = LAST[int(r() * len(LAST))]
         last = base_last + ("а" if female else "")
-        first = (demo.FIRST_F if female else demo.FIRST_M)[int(r() * 14)]
-        middle = (demo.MIDDLE_F if female else demo.MIDDLE_M)[int(r() * 6)]
-        city = demo.CITIES[int(r() * len(demo.CITIES))]
+        first = (FIRST_F if female else FIRST_M)[int(r() * 14)]
+        middle = (MIDDLE_F if female else MIDDLE_M)[int(r() * 6)]
+        city = CITIES[int(r() * len(CITIES))]
         kind_roll = r()
         inn = kpp = ogrn = bik = account = bank = email = ""
         if kind_roll < 0.55:
@@ -776,23 +367,23 @@ class Seeder:
                 f"{ORG_FORMS[int(r() * len(ORG_FORMS))]} «{ORG_FIRST[int(r() * len(ORG_FIRST))]} "
                 f"{ORG_SECOND[int(r() * len(ORG_SECOND))]}»"
             )
-            inn = demo._inn10(rng)
-            kpp, ogrn, bik, bank = inn[:4] + "01001", demo._ogrn(rng), "044525225", "ПАО Сбербанк"
-            account = demo._account(rng, bik)
-            email = f"info@{_translit(name)[:14] or 'firm'}{company_id}.ru"
+            inn = random_inn10(rng)
+            kpp, ogrn, bik, bank = inn[:4] + "01001", random_ogrn(rng), "044525225", "ПАО Сбербанк"
+            account = random_account(rng, bik)
+            email = f"info@{translit(name)[:14] or 'firm'}{company_id}.ru"
             address_kind = "legal"
         elif kind_roll < 0.75:
             kind = "sole_proprietor"
             name = f"ИП {last} {first[0]}.{middle[0]}."
-            inn = demo._inn12(rng)
+            inn = random_inn12(rng)
             address_kind = "actual"
         else:
             kind = "family"
             name = f"Семья {base_last}ых"
             address_kind = "home"
-        phone = f"+7{demo.MOBILE[int(r() * len(demo.MOBILE))]}{rng.randint(1000000, 9999999)}"
+        phone = f"+7{MOBILE[int(r() * len(MOBILE))]}{rng.randint(1000000, 9999999)}"
         created_at = _ts(created)
-        street = demo.STREETS[int(r() * len(demo.STREETS))]
+        street = STREETS[int(r() * len(STREETS))]
         self.t["address"].add(
             (company_id, address_kind, f"{city}, {street}, д. {int(r() * 120) + 1}", "")
         )
@@ -804,10 +395,10 @@ class Seeder:
             c_last = (
                 last
                 if n == 0 or kind == "family"
-                else demo.LAST[int(r() * len(demo.LAST))] + ("а" if fem else "")
+                else LAST[int(r() * len(LAST))] + ("а" if fem else "")
             )
-            c_first = first if n == 0 else (demo.FIRST_F if fem else demo.FIRST_M)[int(r() * 14)]
-            c_middle = (demo.MIDDLE_F if fem else demo.MIDDLE_M)[int(r() * 6)]
+            c_first = first if n == 0 else (FIRST_F if fem else FIRST_M)[int(r() * 14)]
+            c_middle = (MIDDLE_F if fem else MIDDLE_M)[int(r() * 6)]
             birthday = (
                 dt.date(1960 + int(r() * 42), 1 + int(r() * 12), 1 + int(r() * 28))
                 if r() < 0.6
@@ -837,11 +428,11 @@ class Seeder:
             number = (
                 phone
                 if n == 0
-                else f"+7{demo.MOBILE[int(r() * len(demo.MOBILE))]}{rng.randint(1000000, 9999999)}"
+                else f"+7{MOBILE[int(r() * len(MOBILE))]}{rng.randint(1000000, 9999999)}"
             )
             self.t["phone"].add((contact_id, number, "mobile"))
             address = (
-                f"{_translit(c_first)}.{_translit(c_last)}{int(r() * 99) + 1}"
+                f"{translit(c_first)}.{translit(c_last)}{int(r() * 99) + 1}"
                 f"@{DOMAINS[int(r() * len(DOMAINS))]}"
             )
             self.t["email"].add((contact_id, address, "work"))
@@ -916,6 +507,7 @@ class Seeder:
         else:
             wins = (roll - open_p) / (1 - open_p) < WON_OF_CLOSED
             final = won if (wins and won is not None) or lost is None else lost
+            assert final is not None  # the branch above takes pipelines with neither
             opened = company_created + (now - company_created) * r() * 0.95
             reached = len(open_stages) if final == won else 1 + int(r() * len(open_stages))
             path = [*open_stages[:reached], final]
@@ -992,7 +584,7 @@ class Seeder:
                 currency,
                 responsible,
                 company_id,
-                demo.SOURCES[int(r() * len(demo.SOURCES))],
+                SOURCES[int(r() * len(SOURCES))],
                 UTM[int(r() * len(UTM))],
                 "",
                 "",

@@ -1,0 +1,53 @@
+"""How money and people are written on screen. Shared by the template filters
+(web/templatetags/voronka.py registers these) and markup built in Python (deals/cards.py), so
+that the domain side never imports the web layer to format a card."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "CNY": "¥", "KZT": "₸", "BYN": "Br"}
+
+
+def money(value: Any, currency: str = "RUB") -> str:
+    """1500000.5 → «1 500 000,50 ₽» (thin no-break spaces, kopecks only when present)."""
+    try:
+        amount = Decimal(str(value if value not in (None, "") else 0))
+    except InvalidOperation:
+        return str(value)
+    whole = int(abs(amount))
+    cents = int((abs(amount) - whole) * 100 + Decimal("0.5"))
+    text = f"{whole:,}".replace(",", "\u202f")
+    if cents:
+        text += f",{cents:02d}"
+    sign = "−" if amount < 0 else ""
+    return f"{sign}{text}\u00a0{CURRENCY_SIGNS.get(currency or 'RUB', currency or '')}"
+
+
+# Soft background / ink pairs; a user keeps the same colour everywhere (picked by id).
+AVATAR_COLOURS = [
+    ("#dbeafe", "#1e40af"),
+    ("#dcfce7", "#166534"),
+    ("#fef3c7", "#92400e"),
+    ("#fce7f3", "#9d174d"),
+    ("#e0e7ff", "#3730a3"),
+    ("#ccfbf1", "#115e59"),
+    ("#ffedd5", "#9a3412"),
+    ("#f3e8ff", "#6b21a8"),
+]
+
+
+def avatar_style(user: Any) -> str:
+    """Inline CSS variables for an avatar: the same soft colour for a user on every screen."""
+    pk = getattr(user, "pk", None) or 0
+    bg, ink = AVATAR_COLOURS[int(pk) % len(AVATAR_COLOURS)]
+    return f"--av-bg: {bg}; --av-ink: {ink}"
+
+
+def short_name(user: Any) -> str:
+    """«Иван Петров» → «Иван П.» (cards have little room)."""
+    first, last = getattr(user, "first_name", ""), getattr(user, "last_name", "")
+    if first and last:
+        return f"{first} {last[0]}."
+    return getattr(user, "display_name", "") or str(user or "")
