@@ -153,6 +153,11 @@ def _already_handled(row: ConsumerPosition, event_id: int) -> bool:
     )
 
 
+def is_handled(consumer: str, event_id: int) -> bool:
+    """Whether the consumer has handled the event (at or below its position, or marked)."""
+    return _already_handled(position_for(consumer), event_id)
+
+
 def _mark(name: str, event_id: int) -> None:
     """The consumer handled the event: unique per (consumer, event), in the handler's
     transaction — a second delivery that got this far fails here and its effects roll back."""
