@@ -12,7 +12,10 @@
 #   4. bench/counters.py  — issue 3: the counters and the control screen (when present)
 #   5. bench/throughput.py — req/s of the list API vs a plain Django JSON view under gunicorn
 #                            (2 sync workers, 127.0.0.1), wrk with 8 connections for 15 s
-#   6. bench/report.py    — the table, and a JSON record in bench/out/
+#   6. bench/automation.py — issue 9: events → tasks with 1 and 2 real workers, commit-to-task
+#                            latency, throughput after 200k events (on a throwaway cluster of its
+#                            own), one monitor sweep over this cluster (temporary tables)
+#   7. bench/report.py    — the table, and a JSON record in bench/out/
 #
 # Environment: BENCH_DEALS (1000000), BENCH_SEED (1), BENCH_CACHE_DIR (var/bench),
 # BENCH_KEEP=0 deletes the cluster afterwards, BENCH_FRESH=1 seeds again, BENCH_ITER (30),
@@ -159,6 +162,22 @@ fi
 echo "== throughput (gunicorn, 2 sync workers, 127.0.0.1)"
 timeout 600 "$BIN/python" bench/throughput.py --out "$RUN/throughput.json" \
   --duration "${BENCH_DURATION:-15}" --connections "${BENCH_CONNECTIONS:-8}"
+
+if [ -f bench/automation.py ]; then  # issue 9: the automation engine
+  echo "== automation: events → tasks with real workers (a throwaway cluster of its own)"
+  AUTO_PG=$(mktemp -d /tmp/voronka-bench-auto.XXXXXX)
+  if AUTO_URL=$("$ROOT/scripts/pg-throwaway.sh" start "$AUTO_PG"); then
+    DATABASE_URL="$AUTO_URL" VORONKA_DATA_DIR="$AUTO_PG/data-dir" timeout 1800 \
+      "$BIN/python" bench/automation.py --phase throughput --out "$RUN/automation-throughput.json" \
+      --logs "$RUN/automation-logs" || echo "bench: automation throughput failed"
+  fi
+  "$ROOT/scripts/pg-throwaway.sh" stop "$AUTO_PG" || true
+  echo "== automation: one monitor sweep over the cluster (temporary tables: nothing written)"
+  timeout 900 "$BIN/python" bench/automation.py --phase sweep --out "$RUN/automation-sweep.json" ||
+    echo "bench: automation sweep failed"
+  "$BIN/python" bench/automation.py --report "$RUN"/automation-*.json --out "$RUN/automation.json" |
+    head -n 12
+fi
 
 "$BIN/python" bench/report.py --run "$RUN" --cluster "$CLUSTER" --out "$OUT/bench-$STAMP.json"
 }

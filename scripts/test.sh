@@ -2,7 +2,7 @@
 # The whole test run behind `make test` (the venv and system packages are set up by make):
 #   1. lint: ruff check; the import contract (lint-imports); mypy; missing-migration check
 #      (makemigrations --check --dry-run)
-#   2. pytest on SQLite, -n 2, everything except the browser tests
+#   2. pytest on SQLite, -n 2, everything except the browser tests and the tier-B battery
 #   3. the same suite on a throwaway PostgreSQL cluster (scripts/pg-throwaway.sh)
 #   4. the browser tests (-m e2e) once, on SQLite, with Debian's Chromium
 # A phase that cannot run here (no PostgreSQL, no Chromium) is reported as SKIPPED, never as
@@ -123,7 +123,7 @@ fi
 # ---- 2. SQLite ---------------------------------------------------------------------------
 banner "pytest on SQLite (-n $WORKERS, not e2e)"
 VORONKA_DATA_DIR="$TMP/sqlite" run_pytest "pytest SQLite" "$TMP/sqlite.log" \
-  -n "$WORKERS" -m "not e2e" -q -rfEs --durations=15
+  -n "$WORKERS" -m "not e2e and not battery" -q -rfEs --durations=15
 
 # ---- 3. PostgreSQL -----------------------------------------------------------------------
 banner "pytest on PostgreSQL (-n $WORKERS, not e2e)"
@@ -134,7 +134,7 @@ if [ $pg_rc = 0 ]; then
   pg_version=$(cat "$PG_DIR/version" 2>/dev/null || echo "?")
   echo "throwaway PostgreSQL $pg_version at ${pg_url}"
   DATABASE_URL="$pg_url" VORONKA_DATA_DIR="$TMP/pg" run_pytest "pytest PostgreSQL $pg_version" \
-    "$TMP/pg.log" -n "$WORKERS" -m "not e2e" -q -rfEs --durations=15
+    "$TMP/pg.log" -n "$WORKERS" -m "not e2e and not battery" -q -rfEs --durations=15
   "$ROOT/scripts/pg-throwaway.sh" stop "$PG_DIR" || true
 elif [ $pg_rc = 3 ]; then
   skip_or_fail "pytest PostgreSQL" "no PostgreSQL server binaries (apt-get install postgresql, or make sysdeps as root)"

@@ -162,6 +162,18 @@ def _uses_db(request: pytest.FixtureRequest) -> tuple[bool, bool]:
 
 
 @pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Every test starts in the default language: a request through the test client activates
+    its language in this thread (LocaleMiddleware) and it would stay for the next test."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _audit_lock_state(request: pytest.FixtureRequest) -> Iterator[None]:
     """Transactional tests: unlock audit rows before the test so the flush afterwards works.
     Ordinary tests: start locked (inside the test transaction, rolled back with it)."""

@@ -344,3 +344,27 @@ def build_records(users: dict[str, Any], setup: PipelineSetup) -> dict[str, Reco
             task=task,
         )
     return result
+
+
+def run_monitors(now: Any = None) -> int:
+    """One sweep of the monitor rules and their runs, as the worker does them; returns the
+    notifications written."""
+    from voronka.activities.models import Notification
+    from voronka.automation.executor import run_until_idle
+    from voronka.automation.sweeps import monitors_sweep
+    from voronka.kernel import clock
+
+    before = Notification.objects.count()
+    now = now or clock.now()
+    monitors_sweep(now=now)
+    run_until_idle(now=now)
+    return Notification.objects.count() - before
+
+
+def set_overdue_grace(hours: float) -> None:
+    """The built-in "overdue task → head" monitor's grace period (automation.defaults)."""
+    from voronka.automation.models import Rule
+
+    rule = Rule.objects.get(builtin="overdue_head")
+    rule.monitor_params = {**rule.monitor_params, "after_minutes": int(hours * 60)}
+    rule.save(update_fields=["monitor_params"])

@@ -50,6 +50,30 @@ def matrix_env(
         stored.save()
         Deal.objects.filter(pk=rec.deal.pk).update(custom={"f_file": stored.token})
         files[owner] = stored.token
+    # Outgoing webhooks: an endpoint and a dead delivery (retryable).
+    from voronka.integrations.models import WebhookDelivery, WebhookEndpoint
+
+    webhook = WebhookEndpoint.objects.create(
+        name="Матрица", url="https://hooks.example.test/m", secret="whsec_bWF0cml4"
+    )
+    dead = WebhookDelivery.objects.create(
+        endpoint=webhook, webhook_id="msg_matrix", event_type="webhook.test", status="failed"
+    )
+
+    # Automation: a robot on a stage and a failed run of it (retryable).
+    from voronka.automation.models import Rule, RuleRun
+
+    robot = Rule.objects.create(
+        kind="robot",
+        name="Матрица",
+        pipeline=pipeline.sales,
+        stage=pipeline.stages["talks"],
+        action="create_task",
+        params={"comment": "Позвонить"},
+    )
+    failed_run = RuleRun.objects.create(
+        rule=robot, object_type="deal", object_id=1, key="matrix", status="failed", error="x"
+    )
 
     def ids_for(principal: str, owner: str | None) -> dict[str, Any]:
         me = "a1" if principal in ("integration", "anonymous", "deact") else principal
@@ -75,6 +99,10 @@ def matrix_env(
             "file": pipeline.stored_file.token,
             "field": pipeline.fields["f_string"].pk,
             "deal_file": files[owner or "a1"],
+            "webhook": webhook.pk,
+            "webhook_delivery": dead.pk,
+            "automation_rule": robot.pk,
+            "automation_run": failed_run.pk,
         }
 
     clients = {}

@@ -79,6 +79,7 @@ def test_create_defaults_first_pipeline_first_open_stage_and_actor_as_responsibl
         "company": records["a1"].company.pk,
         "amount": "0",
         "currency": "RUB",
+        "stage_entered_at": T0.isoformat(),
     }
 
 

@@ -65,6 +65,9 @@ NAMES = {
     "deal.updated",
     "deal.won",
     "pipeline.created",
+    "rule.created",
+    "rule.deleted",
+    "rule.updated",
     "task.completed",
     "task.created",
     "task.rescheduled",
@@ -135,6 +138,7 @@ def test_strict_types_refuse_a_number_as_text_and_store_json_values(
         "company": deal.company_id,
         "amount": Decimal("12.50"),
         "currency": "RUB",
+        "stage_entered_at": deal.stage_entered_at,
     }
     with nothing_written(), pytest.raises(EventError):
         emit(DEAL_CREATED, obj=deal, actor=Actor.system(), payload={**good, "stage": "7"})
@@ -325,13 +329,13 @@ def test_causation_from_the_actor_a_block_and_an_event_being_handled(company: An
     assert (first.causation_id, first.depth) == ("request:abc", 0)
     plain = emit(COMPANY_UPDATED, obj=company, actor=Actor.system(), payload={"changes": {}})
     assert (plain.causation_id, plain.depth) == ("", 0)
-    with caused_by("job:overdue_tasks_sweep:123"):
+    with caused_by("job:automation_monitors:123"):
         job = emit(COMPANY_UPDATED, obj=company, actor=actor, payload={"changes": {}})
         with handling(job):
             inner = emit(COMPANY_UPDATED, obj=company, actor=actor, payload={"changes": {}})
             with handling(inner):
                 deeper = emit(COMPANY_UPDATED, obj=company, actor=actor, payload={"changes": {}})
-    assert (job.causation_id, job.depth) == ("job:overdue_tasks_sweep:123", 0)
+    assert (job.causation_id, job.depth) == ("job:automation_monitors:123", 0)
     assert (inner.causation_id, inner.depth) == (f"event:{job.pk}", 1)
     assert (deeper.causation_id, deeper.depth) == (f"event:{inner.pk}", 2)
     after = emit(COMPANY_UPDATED, obj=company, actor=actor, payload={"changes": {}})
@@ -382,8 +386,10 @@ def test_negative_control_a_change_in_the_registry_changes_the_text() -> None:
 
 def test_periodic_jobs_come_from_the_apps_registry() -> None:
     assert {name: (job.every, job.module) for name, job in PERIODIC.items()} == {
-        "overdue_tasks_sweep": (dt.timedelta(minutes=1), "voronka.activities.jobs"),
         "history_prune": (dt.timedelta(hours=1), "voronka.automation.jobs"),
+        "automation_monitors": (dt.timedelta(minutes=1), "voronka.automation.jobs"),
+        "webhooks_deliver": (dt.timedelta(seconds=10), "voronka.integrations.jobs"),
+        "webhooks_prune": (dt.timedelta(hours=1), "voronka.integrations.jobs"),
     }
     with pytest.raises(ImproperlyConfigured, match="twice"):
         register_periodic("history_prune", every=dt.timedelta(hours=1), enqueue=lambda: None)
@@ -402,10 +408,13 @@ def test_the_schedule_enqueues_each_registered_job_once_per_period() -> None:
         first = schedule_tick(now)
         assert "test_every_10_min" in first and set(first) >= {
             "history_prune",
-            "overdue_tasks_sweep",
+            "automation_monitors",
         }
-        assert schedule_tick(now + dt.timedelta(minutes=5)) == ["overdue_tasks_sweep"]
-        assert schedule_tick(now + dt.timedelta(minutes=8)) == ["overdue_tasks_sweep"]
+        # 5 and 8 minutes later: a new period only for the jobs running every ≤ 5 minutes.
+        frequent = sorted(n for n, j in PERIODIC.items() if j.every <= dt.timedelta(minutes=5))
+        assert "automation_monitors" in frequent and "history_prune" not in frequent
+        assert schedule_tick(now + dt.timedelta(minutes=5)) == frequent
+        assert schedule_tick(now + dt.timedelta(minutes=8)) == frequent
         later = schedule_tick(now + dt.timedelta(minutes=10))
         assert "test_every_10_min" in later
         assert calls == ["x", "x"]
@@ -427,11 +436,11 @@ def test_old_schedule_claims_are_pruned_but_not_a_current_period(settings: Any) 
         current = period_key(NOW, dt.timedelta(days=30))
         rows = {
             "past": ScheduledRun.objects.create(
-                job="overdue_tasks_sweep", period="1", created_at=old
+                job="automation_monitors", period="1", created_at=old
             ),
             "gone_job": ScheduledRun.objects.create(job="retired_job", period="1", created_at=old),
             "young": ScheduledRun.objects.create(
-                job="overdue_tasks_sweep", period="2", created_at=NOW
+                job="automation_monitors", period="2", created_at=NOW
             ),
             # Created 10 days ago but its 30-day period is still running: deleting it would let
             # the job be claimed a second time in the same period.

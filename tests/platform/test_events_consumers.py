@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,10 +18,9 @@ from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from factories import make_company
@@ -36,9 +32,7 @@ from voronka.kernel.actor import Actor
 from voronka.kernel.events import Consumer, emit, register_consumer, unregister_consumer
 from voronka.kernel.models import ConsumerPosition, DomainEvent, EventDelivery
 from voronka.kernel.outbox import events_dispatch, head, positions_ensure
-
-ROOT = Path(__file__).resolve().parents[2]
-VORONKA = ROOT / ".venv" / "bin" / "voronka"
+from workers import VORONKA, start_worker, stop, wait_for, worker_env
 
 
 def effects(name: str) -> Counter[int]:
@@ -94,17 +88,17 @@ def test_two_consumers_keep_their_own_positions_and_a_failure_blocks_only_its_ow
     register: Any, company: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = {"on": True}
-    first: list[int] = []
+    failing: dict[str, int] = {}
 
     def flaky(event: DomainEvent, payload: Any) -> None:
         Comment.objects.create(object_type="effect", object_id=event.pk, text="test.flaky")
-        first.append(event.pk)
-        if broken["on"] and len(first) == 2:  # the second event fails, after writing its effect
+        if broken["on"] and event.pk == failing.get("id"):  # fails after writing its effect
             raise RuntimeError("flaky handler")
 
     register("test.flaky", flaky)
     register("test.recorder", write_effect("test.recorder"))
     e1, e2, e3 = changed(company, 3)
+    failing["id"] = e2.pk  # the second event fails
 
     with caplog.at_level(logging.ERROR, logger="voronka.kernel.outbox"):
         report = events_dispatch()
@@ -120,7 +114,12 @@ def test_two_consumers_keep_their_own_positions_and_a_failure_blocks_only_its_ow
 
     # Within the pause the failing consumer is left alone; the other has nothing new.
     again = events_dispatch()
-    assert again.handled == {"notifications": 0, "test.flaky": 0, "test.recorder": 0}
+    assert again.handled == {
+        "automation": 0,
+        "notifications": 0,
+        "test.flaky": 0,
+        "test.recorder": 0,
+    }
 
     broken["on"] = False
     retried = events_dispatch(respect_backoff=False)
@@ -161,11 +160,11 @@ def _fail_first_mark(monkeypatch: pytest.MonkeyPatch) -> None:
     real = outbox._mark
     calls = {"n": 0}
 
-    def mark(name: str, event_id: int) -> None:
+    def mark(name: str, event_ids: list[int]) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise DatabaseError("the mark could not be written")
-        real(name, event_id)
+        real(name, event_ids)
 
     monkeypatch.setattr(outbox, "_mark", mark)
 
@@ -214,7 +213,7 @@ def test_a_stale_delivery_is_recognised_under_the_lock_and_the_unique_mark_is_th
     assert outbox._deliver(item, stale[0]) is False
     assert effects("test.once") == Counter({event.pk: 1})
 
-    monkeypatch.setattr(outbox, "_already_handled", lambda row, event_id: False)
+    monkeypatch.setattr(outbox, "_handled_among", lambda row, event_ids: set())
     with pytest.raises(IntegrityError):
         outbox._deliver(item, stale[0])
     assert effects("test.once") == Counter({event.pk: 1})
@@ -385,50 +384,6 @@ def test_the_notifications_consumer_leaves_out_ones_own_acts_and_vanished_tasks(
 # --- the real worker -----------------------------------------------------------------------------
 
 
-def database_url() -> str:
-    """The URL of the database this test runs on (the test database, not the developer's)."""
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    auth = quote(s["USER"] or "", safe="")
-    if s.get("PASSWORD"):
-        auth += ":" + quote(s["PASSWORD"], safe="")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def start_worker(name: str, env: dict[str, str], logs: Path, *extra: str) -> Any:
-    out = (logs / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [str(VORONKA), "worker", "--interval", "0.3", "--no-startup-delay", "--worker-id", name]
-        + list(extra),
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop(process: Any) -> None:
-    """Only the processes this test started, by their own process group."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def wait_for(check: Callable[[], bool], bound: float, processes: list[Any]) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < bound:
-        if check() or any(p.poll() is not None for p in processes):
-            break
-        time.sleep(0.2)
-    return time.monotonic() - started
-
-
 # Ids from 1, as on a new database: a flushed test database keeps its id sequence, so the
 # first event would sit after a gap the position waits LATE_COMMIT_HORIZON to pass.
 @pytest.mark.django_db(transaction=True, reset_sequences=True)
@@ -456,20 +411,13 @@ def test_the_real_worker_hands_events_to_the_notifications_consumer_once(
     assigned = Notification.objects.filter(user=a1, kind=NotificationKind.TASK_ASSIGNED)
     assert not assigned.exists()
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VORONKA_", "DATABASE_URL"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="voronka.config.settings",
-        DATABASE_URL=database_url(),
-        VORONKA_ENV="test",
-        VORONKA_DATA_DIR=str(tmp_path / "data"),
-        PYTHONUNBUFFERED="1",
-    )
+    env = worker_env(tmp_path / "data")
     # Control: a worker without the dispatcher runs its jobs (the schedule's sweep) and writes
     # no notification — it is the dispatcher that does.
     quiet = start_worker("no-events", env, tmp_path, "--no-events")
     try:
         swept = DBTaskResult.objects.filter(
-            task_path__endswith="sweep_overdue_tasks", status=TaskResultStatus.SUCCESSFUL
+            task_path__endswith="sweep_monitors", status=TaskResultStatus.SUCCESSFUL
         )
         waited = wait_for(swept.exists, 90, [quiet])
         assert swept.exists(), f"no job ran in {waited:.0f}s"

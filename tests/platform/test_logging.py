@@ -38,8 +38,8 @@ LINE = re.compile(
     r"\[(?P<pid>\d+)\] (?P<logger>[\w.]+): (?P<message>.*)$"
 )
 ENQUEUE = """
-from voronka.activities.jobs import sweep_overdue_tasks
-result = [str(sweep_overdue_tasks.enqueue().id) for _ in range(3)]
+from voronka.automation.jobs import sweep_monitors
+result = [str(sweep_monitors.enqueue().id) for _ in range(3)]
 """
 
 

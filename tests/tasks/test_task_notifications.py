@@ -25,13 +25,13 @@ from django.core import mail
 from django.db import connection
 from django.utils import translation
 
-from factories import make_company
+from factories import make_company, run_monitors, set_overdue_grace
 from tasks.fixtures import SmtpSink
 from tasks.support import record_figures
-from voronka.activities.jobs import send_notification_email, sweep_overdue_tasks
+from voronka.activities.jobs import send_notification_email
 from voronka.activities.models import Notification, NotificationKind
-from voronka.activities.monitors import overdue_tasks_sweep
 from voronka.activities.tasks_services import task_create
+from voronka.automation.jobs import sweep_monitors
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 
@@ -66,7 +66,7 @@ def overdue_task(user: Any, company: Any, hours: float, comment: str) -> Any:
 def swept(db: None, personas: Any, settings: Any) -> dict[str, Any]:
     """Overdue tasks of a1 (30 h, past the 24 h grace), a2 (1 h), a11 (30 h; group A-1 has no
     head → head_a) and head_a (30 h → the root department's head), then two sweeps."""
-    settings.VORONKA_OVERDUE_HEAD_GRACE_HOURS = 24
+    set_overdue_grace(24)
     users = {k: personas[k].user for k in ("a1", "a2", "a11", "head_a")}
     tasks = {}
     with clock.frozen(NOW - dt.timedelta(days=2)):
@@ -76,8 +76,8 @@ def swept(db: None, personas: Any, settings: Any) -> dict[str, Any]:
     with clock.frozen(NOW):
         for key, hours in (("a1", 30), ("a2", 1), ("a11", 30), ("head_a", 30)):
             tasks[key] = overdue_task(users[key], companies[key], hours, f"Перезвонить ({key})")
-        first = overdue_tasks_sweep()
-        second = overdue_tasks_sweep()
+        first = run_monitors()
+        second = run_monitors()
     return {"tasks": tasks, "sent": (first, second)}
 
 
@@ -245,9 +245,10 @@ def test_overdue_emails_arrive_once_through_the_worker_and_smtp(
 
     # The test claims the current period of the schedule (and the claim holds against a second
     # tick); then a second sweep is enqueued by hand: the sweep runs twice.
-    assert "overdue_tasks_sweep" in schedule_tick()
+    assert "automation_monitors" in schedule_tick()
     assert schedule_tick() == []
-    sweep_overdue_tasks.enqueue()
+    sweep_monitors.enqueue()
+    set_overdue_grace(2)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VORONKA_", "DATABASE_URL"))}
     env.update(
@@ -258,7 +259,6 @@ def test_overdue_emails_arrive_once_through_the_worker_and_smtp(
             "VORONKA_DATA_DIR": str(tmp_path / "data"),
             "VORONKA_SMTP_HOST": smtp_server.host,
             "VORONKA_SMTP_PORT": str(smtp_server.port),
-            "VORONKA_OVERDUE_HEAD_GRACE_HOURS": "2",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -280,7 +280,7 @@ def test_overdue_emails_arrive_once_through_the_worker_and_smtp(
                 status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]
             )
             sweeps = DBTaskResult.objects.filter(
-                task_path__endswith="sweep_overdue_tasks", status=TaskResultStatus.SUCCESSFUL
+                task_path__endswith="sweep_monitors", status=TaskResultStatus.SUCCESSFUL
             ).count()
             if (
                 len(smtp_server.received()) >= sum(expected.values())
@@ -320,9 +320,9 @@ def test_overdue_emails_arrive_once_through_the_worker_and_smtp(
     )
     assert waited < bound, f"no complete delivery within {bound}s\n{logs}"
     assert got == expected, f"{got} != {expected}\n{logs}"
-    assert (
-        results[("voronka.activities.jobs.sweep_overdue_tasks", TaskResultStatus.SUCCESSFUL)] >= 2
-    ), results
+    assert results[("voronka.automation.jobs.sweep_monitors", TaskResultStatus.SUCCESSFUL)] >= 2, (
+        results
+    )
     assert not any(status == TaskResultStatus.FAILED for (_p, status) in results), (
         f"{results}\n{logs}"
     )
@@ -351,7 +351,7 @@ def test_negative_control_released_claims_send_duplicates(
     overdue_task(
         a1, make_company(responsible=a1, name="ООО Дубль"), 30, "Перезвонить"
     )  # past 24 h grace
-    overdue_tasks_sweep()  # in the test process: notifications + e-mail jobs enqueued on commit
+    run_monitors()  # in the test process: notifications + e-mail jobs enqueued on commit
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VORONKA_", "DATABASE_URL"))}
     env.update(
         {

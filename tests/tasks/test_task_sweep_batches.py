@@ -1,8 +1,8 @@
-"""The overdue sweep works in batches (monitors.overdue_tasks_sweep, batch=2000 by default). Found
-here: the batch was "the oldest overdue tasks in the window", already-notified ones included, so
-once more tasks were overdue than one batch holds, the newer ones were never notified (with
-batch=2 and three overdue tasks the third never was). The sweep now selects only tasks still
-owed a notification for their current deadline; these tests pin that down."""
+"""The overdue sweep (now the built-in monitor rules, automation.defaults) is worked off in
+batches: the executor claims a few due runs at a time. Found in the tasks issue: a batch of "the
+oldest overdue tasks", already-notified ones included, starved the newer ones. The monitor plans
+one run per task and deadline (its occurrence key) and the executor works them all off; a task
+rescheduled and overdue again is a new occurrence. These tests pin that down."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from factories import make_company
+from factories import make_company, set_overdue_grace
 from voronka.activities.models import Notification, NotificationKind
-from voronka.activities.monitors import overdue_tasks_sweep
 from voronka.activities.tasks_services import task_create, task_reschedule
+from voronka.automation.executor import execute_due
+from voronka.automation.sweeps import monitors_sweep
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
 
@@ -24,9 +25,9 @@ NOW = dt.datetime(2026, 3, 18, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def overdue(personas: Any, settings: Any) -> list[Any]:
+def overdue(personas: Any) -> list[Any]:
     """Five tasks of a1 overdue by 1..5 hours (grace for the head: 3 hours)."""
-    settings.VORONKA_OVERDUE_HEAD_GRACE_HOURS = 3
+    set_overdue_grace(3)
     a1 = personas["a1"].user
     company = make_company(responsible=a1, name="ООО Пачка")
     with clock.frozen(NOW - dt.timedelta(days=1)):
@@ -45,6 +46,15 @@ def overdue(personas: Any, settings: Any) -> list[Any]:
         ]
 
 
+def sweep(now: dt.datetime, *, batch: int = 200) -> int:
+    """One sweep, then rounds of `batch` runs until none is due; the notifications written."""
+    before = Notification.objects.count()
+    monitors_sweep(now=now)
+    while execute_due(limit=batch, now=now).claimed:
+        pass
+    return Notification.objects.count() - before
+
+
 def kinds(kind: str) -> set[int]:
     return set(Notification.objects.filter(kind=kind).values_list("task_id", flat=True))
 
@@ -54,7 +64,9 @@ def test_every_overdue_task_is_notified_even_when_they_exceed_a_batch(
 ) -> None:
     ids = {t.pk for t in overdue}
     with clock.frozen(NOW):
-        sent = [overdue_tasks_sweep(batch=2) for _ in range(6)]
+        sent = [sweep(NOW, batch=2)]
+    with clock.frozen(NOW + dt.timedelta(minutes=1)):  # the next period finds nothing new
+        sent.append(sweep(NOW + dt.timedelta(minutes=1), batch=2))
     assert kinds(NotificationKind.TASK_OVERDUE) == ids
     # The head: only the tasks past the 3-hour grace (overdue by 5, 4 and 3 hours).
     assert kinds(NotificationKind.TASK_OVERDUE_HEAD) == {t.pk for t in overdue[:3]}
@@ -71,7 +83,7 @@ def test_a_notified_task_rescheduled_and_overdue_again_is_notified_again(
 ) -> None:
     task = overdue[-1]
     with clock.frozen(NOW):
-        overdue_tasks_sweep()
+        sweep(NOW)
     with clock.frozen(NOW + dt.timedelta(minutes=5)):
         task_reschedule(
             task=task,
@@ -81,8 +93,9 @@ def test_a_notified_task_rescheduled_and_overdue_again_is_notified_again(
         )
     later = NOW + dt.timedelta(hours=2)
     with clock.frozen(later):
-        overdue_tasks_sweep(batch=2)
-        overdue_tasks_sweep(batch=2)
+        sweep(later, batch=2)
+    with clock.frozen(later + dt.timedelta(minutes=1)):
+        sweep(later + dt.timedelta(minutes=1), batch=2)
     mine = Notification.objects.filter(task=task, kind=NotificationKind.TASK_OVERDUE)
     assert mine.count() == 2  # one per deadline
     assert len({n.dedup_key for n in mine}) == 2

@@ -3,8 +3,6 @@ Each is idempotent: running twice has the effect of running once."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -14,7 +12,6 @@ from django_tasks import task
 from voronka.activities.models import Notification
 from voronka.activities.notifications import notification_text
 from voronka.kernel import clock
-from voronka.kernel.jobs import periodic
 
 
 @task()
@@ -44,12 +41,3 @@ def send_notification_email(notification_id: int) -> bool:
         Notification.objects.filter(pk=notification_id).update(emailed_at=None)
         raise
     return True
-
-
-@periodic("overdue_tasks_sweep", every=dt.timedelta(minutes=1))
-@task()
-def sweep_overdue_tasks() -> int:
-    """Notify the responsibles of newly overdue tasks, and their heads after the grace period."""
-    from voronka.activities.monitors import overdue_tasks_sweep
-
-    return overdue_tasks_sweep()

@@ -149,6 +149,7 @@ class NotificationKind(models.TextChoices):
     TASK_OVERDUE = "task_overdue", _("Задача просрочена")
     TASK_OVERDUE_HEAD = "task_overdue_head", _("Просрочена задача сотрудника")
     DEADLINE_MOVED = "deadline_moved", _("Срок задачи перенесён")
+    AUTOMATION = "automation", _("Уведомление робота")
 
 
 class Notification(models.Model):

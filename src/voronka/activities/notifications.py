@@ -26,6 +26,8 @@ MESSAGES = {
     "task_overdue": gettext_noop("Просрочена задача (срок %(when)s): %(comment)s"),
     "task_overdue_head": gettext_noop("%(user)s просрочил задачу (срок %(when)s): %(comment)s"),
     "deadline_moved": gettext_noop("Срок задачи перенесён на %(when)s: %(reason)s"),
+    # A robot's or monitor's own text, written by whoever configured it (automation notify).
+    "rule_text": gettext_noop("%(text)s"),
 }
 # Values that are moments: stored as ISO 8601, shown in the reader's zone.
 MOMENTS = ("when",)
@@ -71,14 +73,27 @@ def text_for(user: Any, message: str, values: dict[str, Any]) -> str:
 
 
 def notify(
-    *, user: Any, kind: str, task: Task, message: str, values: dict[str, Any], key: str = ""
+    *,
+    user: Any,
+    kind: str,
+    task: Task | None,
+    message: str,
+    values: dict[str, Any],
+    key: str = "",
+    deal_id: int | None = None,
+    email: bool = True,
 ) -> Notification | None:
-    """Idempotent by (user, kind, task, key); e-mail is sent after commit by the worker. The
-    text is rendered when read, in the reader's language (`notification_text`). Called by the
-    `notifications` consumer (activities/consumers.py) and the overdue sweep (monitors.py)."""
+    """Idempotent by (user, kind, task, key) for a task's notification (an automation run's is
+    made once by its run ledger); e-mail is sent after commit by the worker unless `email` is
+    False. The text is rendered when read, in the reader's language (`notification_text`).
+    Called by the `notifications` consumer (activities/consumers.py) and the automation's
+    notify action and overdue monitors."""
     values = jsonable(values)
     text = text_for(user, message, values)
-    if Notification.objects.filter(user=user, kind=kind, task=task, dedup_key=key).exists():
+    if (
+        task is not None
+        and Notification.objects.filter(user=user, kind=kind, task=task, dedup_key=key).exists()
+    ):
         return None
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin loses on the unique key
@@ -86,14 +101,15 @@ def notify(
                 user=user,
                 kind=kind,
                 task=task,
-                deal_id=task.deal_id,
+                deal_id=task.deal_id if task is not None else deal_id,
                 text=text[:500],
                 params={"message": message, "values": values},
                 dedup_key=key,
             )
     except IntegrityError:
         return None
-    transaction.on_commit(lambda: _enqueue_email(notification.pk))
+    if email:
+        transaction.on_commit(lambda: _enqueue_email(notification.pk))
     return notification
 
 

@@ -30,3 +30,12 @@ def history_prune() -> dict[str, int]:
 def prune_history() -> dict[str, int]:
     """Delete old schedule claims and consumed events (retention settings)."""
     return history_prune()
+
+
+@periodic("automation_monitors", every=dt.timedelta(minutes=1))
+@task()
+def sweep_monitors() -> dict[str, int]:
+    """Sweep the enabled monitor rules whose period has come (each once per period)."""
+    from voronka.automation.sweeps import monitors_sweep
+
+    return {str(k): v for k, v in monitors_sweep().items()}

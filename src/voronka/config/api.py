@@ -134,8 +134,10 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _register_routers() -> None:
     from voronka.activities.api import control_router, me_router, tasks_router
+    from voronka.automation.api import automation_router
     from voronka.contacts.api import companies_router, contacts_router
     from voronka.deals.api import deals_router, pipelines_router
+    from voronka.integrations.api import webhooks_router
 
     api.add_router("/pipelines", pipelines_router)
     api.add_router("/deals", deals_router)
@@ -143,7 +145,9 @@ def _register_routers() -> None:
     api.add_router("/contacts", contacts_router)
     api.add_router("/tasks", tasks_router)
     api.add_router("/me", me_router)
+    api.add_router("/automation", automation_router)
     api.add_router("/control", control_router)
+    api.add_router("/webhooks", webhooks_router)
 
 
 _register_routers()

@@ -1,6 +1,7 @@
 """The `voronka` command: a thin front for Django management commands.
 
 voronka migrate | serve [--port N] | worker | demo | token USERNAME | seed --deals N
+voronka automation export | import FILE [--replace] | dry-run FILE --since DATE
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def main() -> None:
         "demo": "voronka_demo",
         "token": "voronka_token",
         "seed": "voronka_seed",
+        "automation": "voronka_automation",
     }
     from django.core.management import execute_from_command_line
 

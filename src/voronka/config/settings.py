@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "voronka.deals",
     "voronka.activities",
     "voronka.automation",
+    "voronka.integrations",
     "voronka.web",
     "voronka.demo",
 ]
@@ -274,8 +275,18 @@ EMAIL_USE_TLS = env_bool("VORONKA_SMTP_STARTTLS", False)
 EMAIL_TIMEOUT = 20
 # Hours after the deadline before an overdue task is escalated to the responsible's head.
 VORONKA_OVERDUE_HEAD_GRACE_HOURS = env_int("VORONKA_OVERDUE_HEAD_GRACE_HOURS", 24)
+# How long a worker holds a claimed automation run before another may take it over (fencing
+# makes a late finish harmless); longer than a batch of runs takes.
+VORONKA_AUTOMATION_LEASE_SECONDS = env_int("VORONKA_AUTOMATION_LEASE_SECONDS", 60)
 
 # --- Events and the schedule (decision 0012) -------------------------------------------------
 # Days an outbox event is kept after every consumer has handled it, and a finished schedule claim.
 VORONKA_EVENT_RETENTION_DAYS = env_int("VORONKA_EVENT_RETENTION_DAYS", 30, minimum=1)
 VORONKA_SCHEDULED_RUN_RETENTION_DAYS = env_int("VORONKA_SCHEDULED_RUN_RETENTION_DAYS", 7, minimum=1)
+
+# --- Outgoing webhooks (decision 0016) -------------------------------------------------------
+# Deliver to private, loopback and link-local addresses too (a receiver on the same host or LAN).
+# Off by default: a webhook URL is a request the server makes on a user's behalf (SSRF).
+VORONKA_WEBHOOK_ALLOW_PRIVATE = env_bool("VORONKA_WEBHOOK_ALLOW_PRIVATE", False)
+# Days a finished delivery (delivered, failed, cancelled) is kept.
+VORONKA_WEBHOOK_RETENTION_DAYS = env_int("VORONKA_WEBHOOK_RETENTION_DAYS", 30, minimum=1)

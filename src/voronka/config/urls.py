@@ -9,6 +9,8 @@ urlpatterns = [
     path("", include("voronka.deals.urls")),
     path("", include("voronka.contacts.urls")),
     path("", include("voronka.activities.urls")),
+    path("", include("voronka.integrations.urls")),
+    path("", include("voronka.automation.urls")),
     path("", include("voronka.web.urls")),
 ]
 

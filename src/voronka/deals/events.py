@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,9 @@ class DealPayload(EventPayload):
     company: int
     amount: Decimal
     currency: str
+    # When the deal entered its current stage: a robot acts only while the deal is still in the
+    # stage entry that started it (automation).
+    stage_entered_at: dt.datetime
 
 
 class DealMovePayload(DealPayload):

@@ -64,6 +64,12 @@ def stage_sla_cutoff(now: dt.datetime, sla_days: int) -> dt.datetime:
     return now - dt.timedelta(days=sla_days)
 
 
+def stage_sla_breach_at(entered_at: dt.datetime, sla_days: int) -> dt.datetime:
+    """When a deal that entered a stage at `entered_at` goes over its limit: from this moment on
+    it is over (the inverse of `stage_sla_cutoff`; the automation's dry run replays history)."""
+    return entered_at + dt.timedelta(days=sla_days)
+
+
 def is_over_stage_sla(deal: DealLike, sla_days: int | None, now: dt.datetime) -> bool:
     """The per-object form of `DealQuerySet.over_stage_sla` (`sla_days`: the deal's stage's)."""
     return (

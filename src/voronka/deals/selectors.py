@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, cast
 
-from django.core.exceptions import EmptyResultSet
-from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
@@ -18,17 +16,19 @@ from voronka.deals.models import (
     Deal,
     DealBoardCounter,
     DealQuerySet,
+    DealUserCounter,
     LossReason,
     Pipeline,
     Stage,
     StageSemantic,
 )
 from voronka.identity.models import User
-from voronka.identity.scopes import in_department_q, scope_filter
+from voronka.identity.scopes import in_department_q, scope_filter, scope_key
 from voronka.kernel import clock, dates
 from voronka.kernel.errors import NotFound, ValidationError
 from voronka.kernel.money import MoneySums
 from voronka.kernel.pagination import Page, keyset_page
+from voronka.kernel.prepared import prepared_rows
 from voronka.kernel.search import SearchTerms, words_q
 
 BOARD_CARDS_PER_STAGE = 25
@@ -36,6 +36,19 @@ BOARD_CARDS_PER_STAGE = 25
 
 def pipelines_list() -> list[Pipeline]:
     return list(Pipeline.objects.filter(is_active=True).prefetch_related("stages"))
+
+
+class PipelineRef(NamedTuple):
+    pk: int
+    name: str
+
+
+def pipelines_nav() -> list[PipelineRef]:
+    """The active pipelines for the navigation of every page (compiled once, kernel.prepared)."""
+    rows = prepared_rows(
+        "pipelines_nav", lambda: Pipeline.objects.filter(is_active=True).values_list("pk", "name")
+    )
+    return [PipelineRef(pk, name) for pk, name in rows]
 
 
 def loss_reasons_active() -> list[LossReason]:
@@ -51,6 +64,39 @@ def pipeline_get(pipeline_id: int) -> Pipeline:
     if pipeline is None:
         raise NotFound(_("Нет такой воронки"))
     return pipeline
+
+
+_PIPELINE_FIELDS = tuple(f.attname for f in Pipeline._meta.concrete_fields)
+_STAGE_FIELDS = tuple(f.attname for f in Stage._meta.concrete_fields)
+
+
+def board_pipeline(pipeline_id: int) -> tuple[Pipeline, list[Stage]]:
+    """The pipeline and its stages in order, for the board: pipeline_get's two queries with the
+    prefetch cost the board ~2 ms of Python; these two are compiled once (kernel.prepared)."""
+    rows = prepared_rows(
+        "board_pipeline",
+        lambda pipeline: Pipeline.objects.filter(pk=pipeline).values_list(*_PIPELINE_FIELDS),
+        pipeline=pipeline_id,
+    )
+    if not rows:
+        raise NotFound(_("Нет такой воронки"))
+    db = Pipeline.objects.db
+    pipeline = Pipeline.from_db(db, _PIPELINE_FIELDS, rows[0])
+    stages = [
+        Stage.from_db(db, _STAGE_FIELDS, row)
+        for row in prepared_rows(
+            "board_stages",
+            lambda pipeline: (
+                Stage.objects.filter(pipeline_id=pipeline)
+                .order_by("sort", "id")
+                .values_list(*_STAGE_FIELDS)
+            ),
+            pipeline=pipeline_id,
+        )
+    ]
+    for stage in stages:
+        stage.pipeline = pipeline
+    return pipeline, stages
 
 
 def deal_text_q(q: str) -> Q:
@@ -113,16 +159,26 @@ def deal_values(*, user: User, deal_id: int) -> dict[str, Any]:
     """A deal the user may see as one row of values (DEAL_VALUES, joined to its company only)
     plus its sorted contact ids under "contacts", or NotFound. For the API's deal: deal_get's
     seven-table join cost PostgreSQL ten times more to plan than to run (2.6 vs 0.23 ms), and the
-    model instances more Python time than the whole answer."""
-    qs = deals_visible(user).filter(pk=deal_id).order_by()  # one row: no ORDER BY to compile
-    row = next(iter(qs.values(*DEAL_VALUES)[:1]), None)
-    if row is None:
-        raise NotFound(_("Сделка не найдена"))
-    row["contacts"] = list(
-        Deal.contacts.through.objects.filter(deal_id=deal_id)
-        .order_by("contact_id")
-        .values_list("contact_id", flat=True)
+    model instances more Python time than the whole answer. Both queries are compiled once
+    (kernel.prepared): building them cost more than running them."""
+    rows = prepared_rows(
+        ("deal_values", scope_key(user, "deal")),
+        lambda deal: deals_visible(user).filter(pk=deal).order_by().values_list(*DEAL_VALUES)[:1],
+        deal=deal_id,
     )
+    if not rows:
+        raise NotFound(_("Сделка не найдена"))
+    row = dict(zip(DEAL_VALUES, rows[0], strict=True))
+    contacts = prepared_rows(
+        "deal_contact_ids",
+        lambda deal: (
+            Deal.contacts.through.objects.filter(deal_id=deal)
+            .order_by("contact_id")
+            .values_list("contact_id")
+        ),
+        deal=deal_id,
+    )
+    row["contacts"] = [contact_id for (contact_id,) in contacts]
     return row
 
 
@@ -239,46 +295,24 @@ def _newest_in_stage(qs: QuerySet[Deal]) -> QuerySet[Deal]:
     return qs.order_by("-stage_entered_at", "-id")
 
 
-# A stage id no row has: the placeholder of the column query, replaced by each stage's id.
-_ANY_STAGE = -(2**62) + 1
-
-
 def _columns_cards(
-    base: QuerySet[Deal], stage_ids: list[int], people: dict[int, User]
+    key: Hashable,
+    deals: Callable[[], QuerySet[Deal]],
+    stage_ids: list[int],
+    people: dict[int, User],
 ) -> dict[int, list[BoardCard]]:
-    """The newest cards of each stage of `base`: one query per stage, compiled once.
+    """The newest cards of each stage of `deals()`: one query per stage, compiled once per `key`
+    (kernel.prepared — compiling the ORM query cost about twice what running it did, ~7 columns
+    per board). `key` names everything `deals()` depends on."""
 
-    Compiling the ORM query cost about twice what running it did (~7 columns per board); the
-    SQL and its converters (SQLite's text dates and decimals) are the compiler's own, only the
-    stage id differs. A query whose parameters do not hold the placeholder exactly once (it
-    cannot happen with today's filters) is compiled per stage as before."""
-    qs = _newest_in_stage(base.filter(stage_id=_ANY_STAGE))[:BOARD_CARDS_PER_STAGE]
-    qs = qs.values_list(*_CARD_VALUES)
-    compiler = qs.query.get_compiler(using=qs.db)
-    try:
-        sql, params = compiler.as_sql()
-    except EmptyResultSet:  # the scope can match nothing (e.g. `pk__in=[]`): no cards anywhere
-        return {sid: [] for sid in stage_ids}
-    slots = [i for i, value in enumerate(params) if value == _ANY_STAGE]
-    if len(slots) != 1:
-        return {
-            sid: board_cards(
-                _newest_in_stage(base.filter(stage_id=sid))[:BOARD_CARDS_PER_STAGE], people
-            )
-            for sid in stage_ids
-        }
-    converters = compiler.get_converters([col for col, _sql, _alias in compiler.select])
-    by_stage = {}
-    with connections[qs.db].cursor() as cursor:
-        for sid in stage_ids:
-            values = list(params)
-            values[slots[0]] = sid
-            cursor.execute(sql, values)
-            rows: Iterable[tuple[Any, ...]] = cursor.fetchall()
-            if converters:
-                rows = compiler.apply_converters(rows, converters)
-            by_stage[sid] = _cards_of_rows(rows, people)
-    return by_stage
+    def column(stage: int) -> QuerySet[Deal]:
+        newest = _newest_in_stage(deals().filter(stage_id=stage))[:BOARD_CARDS_PER_STAGE]
+        return newest.values_list(*_CARD_VALUES)
+
+    return {
+        sid: _cards_of_rows(prepared_rows(("board_column", key), column, stage=sid), people)
+        for sid in stage_ids
+    }
 
 
 @dataclass
@@ -302,7 +336,12 @@ def days_in_stage(deal: Deal, now: dt.datetime | None = None) -> int:
 
 
 def pipeline_board(
-    *, pipeline: Pipeline, user: User, responsible: int | None = None, q: str = ""
+    *,
+    pipeline: Pipeline,
+    user: User,
+    responsible: int | None = None,
+    q: str = "",
+    stages: list[Stage] | None = None,
 ) -> list[BoardColumn]:
     """Columns with count and sums per stage and the newest cards of each (2 + stages queries).
 
@@ -310,35 +349,40 @@ def pipeline_board(
     search the counts and sums come from the maintained `DealBoardCounter` (a few rows per
     stage) instead of aggregating the pipeline's deals (hundreds of thousands of rows on a big
     base); a search has to count the matching deals."""
-    stages = list(pipeline.stages.all())
-    base = deals_visible(user).filter(pipeline=pipeline)
-    if responsible:
-        base = base.filter(responsible_id=responsible)
-    if q:
-        base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
-        totals = (
-            base.order_by().values("stage_id", "currency").annotate(n=Count("id"), s=Sum("amount"))
-        )
-    else:
-        cells = scope_filter(
-            DealBoardCounter.objects.filter(stage_id__in=[s.pk for s in stages]), user, "deal"
-        )
+    if stages is None:  # the caller has not read them with the pipeline (board_pipeline)
+        stages = list(pipeline.stages.all())
+    stage_ids = tuple(s.pk for s in stages)
+    key = (pipeline.pk, scope_key(user, "deal"), responsible, q)
+
+    def deals() -> QuerySet[Deal]:
+        base = deals_visible(user).filter(pipeline_id=pipeline.pk)
         if responsible:
-            cells = cells.filter(responsible_id=responsible)
-        totals = (
-            cells.order_by()
-            .values("stage_id", "currency")
-            .annotate(n=Sum("count"), s=Sum("amount"))
-        )
+            base = base.filter(responsible_id=responsible)
+        if q:
+            base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+        return base
+
+    def totals() -> QuerySet[Any]:
+        if q:  # a search counts the matching deals
+            rows = deals().values("stage_id", "currency").annotate(n=Count("id"), s=Sum("amount"))
+        else:
+            cells = scope_filter(
+                DealBoardCounter.objects.filter(stage_id__in=stage_ids), user, "deal"
+            )
+            if responsible:
+                cells = cells.filter(responsible_id=responsible)
+            rows = cells.values("stage_id", "currency").annotate(n=Sum("count"), s=Sum("amount"))
+        return rows.order_by().values_list("stage_id", "currency", "n", "s")
+
     columns = {s.pk: BoardColumn(stage=s) for s in stages}
-    for row in totals:
-        col = columns.get(row["stage_id"])
-        if col is not None and row["n"]:
-            col.count += row["n"]
-            col.sums.add(row["currency"], row["s"] or Decimal("0"))
+    for stage_id, currency, n, amount in prepared_rows(("board_totals", stage_ids, key), totals):
+        col = columns.get(stage_id)
+        if col is not None and n:
+            col.count += n
+            col.sums.add(currency, amount or Decimal("0"))
     people: dict[int, User] = {}
     non_empty = [pk for pk, col in columns.items() if col.count]
-    for pk, cards in _columns_cards(base, non_empty, people).items():
+    for pk, cards in _columns_cards(key, deals, non_empty, people).items():
         columns[pk].cards = cards
     return [columns[s.pk] for s in stages]
 
@@ -564,3 +608,15 @@ def search_everything(*, user: User, q: str, limit: int = 5) -> SearchResults:
     result.companies, result.more_companies = companies[:limit], len(companies) > limit
     result.contacts, result.more_contacts = contacts[:limit], len(contacts) > limit
     return result
+
+
+def open_deals_by_user(user_ids: Iterable[int]) -> dict[int, int]:
+    """Open deals per responsible (the maintained counter of ADR 0003): "least loaded" of a
+    robot's distribution."""
+    ids = list(user_ids)
+    counts = dict(
+        DealUserCounter.objects.filter(responsible_id__in=ids).values_list(
+            "responsible_id", "open_deals"
+        )
+    )
+    return {pk: counts.get(pk, 0) for pk in ids}

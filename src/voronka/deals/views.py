@@ -26,7 +26,7 @@ from voronka.contacts.selectors import company_name, contacts_visible
 from voronka.deals import selectors, services
 from voronka.deals.forms import custom_from_post, deal_from_post, uploaded_files
 from voronka.deals.models import Deal, Stage, StageSemantic
-from voronka.identity.scopes import assignable_users, has_flag
+from voronka.identity.scopes import assignable_people, assignable_users, has_flag
 from voronka.identity.selectors import department_name
 from voronka.kernel import clock
 from voronka.kernel.currencies import currency_choices
@@ -73,12 +73,12 @@ def _board_filters(request: HttpRequest) -> tuple[int | None, str, str]:
 @require_GET
 def pipeline_board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     try:
-        pipeline = selectors.pipeline_get(pipeline_id)
+        pipeline, stages = selectors.board_pipeline(pipeline_id)
     except NotFound:
         return not_found(request)
     responsible, q, query = _board_filters(request)
     columns = selectors.pipeline_board(
-        pipeline=pipeline, user=request.user, responsible=responsible, q=q
+        pipeline=pipeline, user=request.user, responsible=responsible, q=q, stages=stages
     )
     now = clock.now()
     cards = [c for col in columns for c in col.cards]
@@ -90,7 +90,7 @@ def pipeline_board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     context = {
         "pipeline": pipeline,
         "columns": columns,
-        "people": assignable_users(request.user, "deal"),
+        "people": assignable_people(request.user, "deal"),
         "responsible": responsible,
         "q": q,
         "query": query,
@@ -109,10 +109,10 @@ def pipeline_board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
 @require_GET
 def board_column_more(request: HttpRequest, pipeline_id: int, stage_id: int) -> HttpResponse:
     try:
-        pipeline = selectors.pipeline_get(pipeline_id)
+        pipeline, stages = selectors.board_pipeline(pipeline_id)
     except NotFound:
         return not_found(request)
-    stage = next((s for s in pipeline.stages.all() if s.pk == stage_id), None)
+    stage = next((s for s in stages if s.pk == stage_id), None)
     if stage is None:
         return not_found(request)
     offset = min(_int_param(request.GET.get("offset")) or 0, 10**6)

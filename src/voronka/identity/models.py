@@ -57,6 +57,12 @@ class Role(TimeStampedModel):
         return self.name
 
 
+def person_name(first_name: str, last_name: str, username: str) -> str:
+    """How a person is named on screen: «Имя Фамилия», or the login when both are empty."""
+    full = " ".join(p for p in (first_name, last_name) if p)
+    return full or username
+
+
 class User(AbstractUser):
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
@@ -71,8 +77,7 @@ class User(AbstractUser):
 
     @property
     def display_name(self) -> str:
-        full = " ".join(p for p in (self.first_name, self.last_name) if p)
-        return full or self.username
+        return person_name(self.first_name, self.last_name, self.username)
 
     @property
     def initials(self) -> str:

@@ -3,17 +3,37 @@ API call filters through `scope_filter` (records) or `can_see_user` (assignment 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.db.models import Q, QuerySet
 
-from voronka.identity.models import SCOPE_RANK, SCOPED_ENTITIES, Department, Scope, User
+from voronka.identity.models import (
+    SCOPE_RANK,
+    SCOPED_ENTITIES,
+    Department,
+    Role,
+    Scope,
+    User,
+    person_name,
+)
+from voronka.kernel.prepared import prepared_rows
 
 FLAGS = ("can_configure", "can_export", "can_delete")
+_ROLE_COLUMNS = (*(f"{e}_scope" for e in SCOPED_ENTITIES), *FLAGS)
 
 
 def _load_roles(user: User) -> None:
-    """The user's roles in one query: every entity scope (the widest over the roles) and every
-    flag (any role) cached on the user object for the request."""
-    rows = list(user.roles.values(*(f"{e}_scope" for e in SCOPED_ENTITIES), *FLAGS))
+    """The user's roles in one query (compiled once, kernel.prepared: every page asks): every
+    entity scope (the widest over the roles) and every flag (any role) cached on the user object
+    for the request."""
+    rows = [
+        dict(zip(_ROLE_COLUMNS, row, strict=True))
+        for row in prepared_rows(
+            "user_roles",
+            lambda user_id: Role.objects.filter(users=user_id).values_list(*_ROLE_COLUMNS),
+            user_id=user.pk,
+        )
+    ]
     prime_scopes(user, [{e: row[f"{e}_scope"] for e in SCOPED_ENTITIES} for row in rows])
     user.__dict__["_voronka_flags"] = {flag: any(row[flag] for row in rows) for flag in FLAGS}
 
@@ -95,6 +115,13 @@ def scope_filter(qs: QuerySet, user: User, entity: str, field: str = "responsibl
     return qs.filter(scope_q(user, entity, field))
 
 
+def scope_key(user: User, entity: str) -> tuple[int, ...] | None:
+    """All that `scope_q` / `scope_filter` depend on, as a cache key (kernel.prepared): the
+    visible user ids, None for everyone."""
+    ids = visible_user_ids(user, entity)
+    return None if ids is None else tuple(ids)
+
+
 def can_see_user(user: User, entity: str, target: User) -> bool:
     """May `user` assign a record of `entity` to `target` (make them responsible)?"""
     ids = visible_user_ids(user, entity)
@@ -105,6 +132,23 @@ def assignable_users(user: User, entity: str) -> QuerySet[User]:
     ids = visible_user_ids(user, entity)
     qs = User.objects.filter(is_active=True).order_by("last_name", "first_name", "username")
     return qs if ids is None else qs.filter(pk__in=ids)
+
+
+class PersonRef(NamedTuple):
+    pk: int
+    display_name: str
+
+
+def assignable_people(user: User, entity: str) -> list[PersonRef]:
+    """`assignable_users` as (pk, display name) pairs, compiled once per scope (kernel.prepared):
+    the responsible filter of a page, which needs the names only."""
+    rows = prepared_rows(
+        ("assignable_people", entity, scope_key(user, entity)),
+        lambda: assignable_users(user, entity).values_list(
+            "pk", "first_name", "last_name", "username"
+        ),
+    )
+    return [PersonRef(pk, person_name(first, last, login)) for pk, first, last, login in rows]
 
 
 def resolve_responsible(user: User | None, entity: str, raw: object) -> User:

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 MAX_DEPTH = 8  # a robot moving a deal that triggers a robot … stops here (the event is refused)
-DISCOVERED_MODULES = ("events", "consumers", "jobs")
+# Every app's events first (a consumer may take any declared event), then the rest.
+DISCOVERED_MODULES = ("events", "consumers", "jobs", "actions", "monitors")
 
 
 class EventError(TypeError):
@@ -191,6 +192,9 @@ class Consumer:
     handler: Handler
     description: str
     module: str
+    # A context around each batch, in its transaction, around the handler's calls for its events
+    # (the automation reads its rules once per batch instead of once per event).
+    on_batch: Callable[[], AbstractContextManager[object]] | None = None
 
     @property
     def names(self) -> frozenset[str]:
@@ -201,7 +205,12 @@ CONSUMERS: dict[str, Consumer] = {}
 
 
 def register_consumer(
-    name: str, events: Iterable[EventType], handler: Handler, *, description: str = ""
+    name: str,
+    events: Iterable[EventType],
+    handler: Handler,
+    *,
+    description: str = "",
+    on_batch: Callable[[], AbstractContextManager[object]] | None = None,
 ) -> Consumer:
     """Register `handler(event_row, typed_payload)` for `events` under a unique name (its
     position in the outbox is kept under that name: renaming a consumer starts it afresh)."""
@@ -222,6 +231,7 @@ def register_consumer(
         handler=handler,
         description=" ".join(doc.split()),
         module=getattr(handler, "__module__", ""),
+        on_batch=on_batch,
     )
     CONSUMERS[name] = item
     return item
@@ -250,14 +260,14 @@ def consumers_of(event: EventType) -> list[Consumer]:
 
 
 def discover() -> None:
-    """Import `events`, `consumers` and `jobs` of every Voronka app (KernelConfig.ready): the
-    catalogue, the consumers and the periodic jobs are complete before anything runs."""
+    """Import `events`, then `consumers`, `jobs`, `actions` and `monitors` of every Voronka app
+    (KernelConfig.ready): the catalogue, the consumers, the periodic jobs and the automation's
+    actions and monitors are complete before anything runs."""
     from django.apps import apps
 
-    for app in apps.get_app_configs():
-        if not app.name.startswith("voronka."):
-            continue
-        for module in DISCOVERED_MODULES:
-            dotted = f"{app.name}.{module}"
+    names = [a.name for a in apps.get_app_configs() if a.name.startswith("voronka.")]
+    for module in DISCOVERED_MODULES:
+        for app in names:
+            dotted = f"{app}.{module}"
             if importlib.util.find_spec(dotted) is not None:
                 importlib.import_module(dotted)

@@ -1,8 +1,8 @@
 """The registry of periodic jobs. The app that owns a job declares it in its `jobs.py`:
 
-    @periodic("overdue_tasks_sweep", every=dt.timedelta(minutes=1))
+    @periodic("automation_monitors", every=dt.timedelta(minutes=1))
     @task()
-    def sweep_overdue_tasks() -> int: ...
+    def sweep_monitors() -> dict[str, int]: ...
 
 `discover()` (kernel.events) imports every app's `jobs.py` at start-up; the schedule
 (automation.schedule) enqueues each job once per period through a unique (job, period) row."""

@@ -114,6 +114,7 @@ def _event_payload(deal: Deal, **extra: Any) -> dict[str, Any]:
         "company": deal.company_id,
         "amount": deal.amount,
         "currency": deal.currency,  # an amount never travels without its currency
+        "stage_entered_at": deal.stage_entered_at,
     }
     payload.update(extra)
     return payload

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from collections.abc import Iterable
+from functools import lru_cache
+from html import escape
 from typing import Any
 
 from django import template
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from voronka.deals.models import stage_sla_cutoff
 from voronka.kernel import clock
-from voronka.kernel.display import avatar_style, money, short_name
-from voronka.kernel.money import MAIN_CURRENCY, MoneySums
+from voronka.kernel.display import avatar_style, money, money_sums, short_name
 
 register = template.Library()
 
@@ -21,21 +24,33 @@ register = template.Library()
 register.filter("money", money)
 register.filter("avatar_style", avatar_style)
 register.filter("short_name", short_name)
+register.filter("money_sums", money_sums)
 
 
-@register.filter
-def money_sums(sums: Any) -> str:
-    """Sums per currency (kernel.money.MoneySums): «1 250 000 ₽ · 3 000 $», the main currency
-    first, the others in a smaller `money-other` span; nothing at all → «0 ₽». Amounts of
-    different currencies are never added. app.js (recount) writes the same markup."""
-    items = sums.ordered() if isinstance(sums, MoneySums) else MoneySums(sums or {}).ordered()
-    if not items:
-        items = [(MAIN_CURRENCY, Decimal("0"))]
-    (first, amount), rest = items[0], items[1:]
-    html = format_html('<span class="money-main">{}</span>', money(amount, first))
-    for currency, value in rest:
-        html += format_html(' <span class="money-other">· {}</span>', money(value, currency))
-    return format_html('<span class="money-sums">{}</span>', html)
+@register.simple_tag
+def url_of(name: str) -> str:
+    """`{% url name %}` for a URL without arguments, reversed once per process (per script
+    prefix and URLconf): the layout links to ~17 of them, ~60 µs each through `{% url %}`."""
+    return _reversed(name, get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+
+
+@lru_cache(maxsize=256)
+def _reversed(name: str, script_prefix: str, urlconf: str) -> str:
+    return reverse(name, urlconf=urlconf)
+
+
+@register.simple_tag
+def person_options(people: Iterable[Any], selected: Any = None) -> SafeString:
+    """The `<option>`s of a responsible filter: one per person (`pk`, `display_name`), the one
+    whose pk is `selected` marked. Built here, not in a template loop: ~40 µs an option there,
+    ~1 ms for the board's filter of 28 people."""
+    return mark_safe(  # noqa: S308 - escaped values only
+        "".join(
+            f'<option value="{int(p.pk)}"{" selected" if p.pk == selected else ""}>'
+            f"{escape(p.display_name)}</option>"
+            for p in people
+        )
+    )
 
 
 @register.filter

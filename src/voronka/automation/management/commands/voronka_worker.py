@@ -14,13 +14,16 @@ from django.db import close_old_connections
 from django_tasks.signals import log_task_started, task_started
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
+from voronka.automation.executor import execute_due, worker_name
 from voronka.automation.schedule import schedule_tick
 from voronka.kernel.outbox import events_dispatch
 
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 15
-DISPATCH_SECONDS = 1.0
+DISPATCH_SECONDS = 0.3
 DISPATCH_LIMIT = 500
+RUNS_LIMIT = 50
+WORKER = worker_name()
 
 
 def _ticker(stop: threading.Event) -> None:
@@ -35,18 +38,24 @@ def _ticker(stop: threading.Event) -> None:
         stop.wait(TICK_SECONDS)
 
 
-def _dispatcher(stop: threading.Event) -> None:
-    """Hand new events to the consumers about every second (at once again after a full batch)."""
+def _dispatcher(stop: threading.Event, *, events: bool, rules: bool) -> None:
+    """Hand new events to the consumers (the automation planner among them), then run the rule
+    runs that are due; again at once while there is more, else after a short pause."""
     while not stop.is_set():
         busy = False
+        close_old_connections()
         try:
-            close_old_connections()
-            report = events_dispatch(limit=DISPATCH_LIMIT)
-            busy = any(n >= DISPATCH_LIMIT for n in report.handled.values())
+            if events:
+                report = events_dispatch(limit=DISPATCH_LIMIT)
+                busy = any(n >= DISPATCH_LIMIT for n in report.handled.values())
         except Exception:  # a failed round must not kill the worker; the next one retries
             logger.exception("event dispatch failed")
-        finally:
-            close_old_connections()
+        if rules:
+            try:
+                busy = execute_due(worker=WORKER, limit=RUNS_LIMIT).claimed >= RUNS_LIMIT or busy
+            except Exception:
+                logger.exception("rule runs failed")
+        close_old_connections()
         if not busy:
             stop.wait(DISPATCH_SECONDS)
 
@@ -66,14 +75,25 @@ class Command(DbWorkerCommand):
         parser.add_argument(
             "--no-events", action="store_true", help="Do not hand events to their consumers"
         )
+        parser.add_argument(
+            "--no-rules", action="store_true", help="Do not run the automation's rule runs"
+        )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         quiet_job_start()
         stop = threading.Event()
         if not options.pop("no_schedule", False):
             threading.Thread(target=_ticker, args=(stop,), daemon=True, name="schedule").start()
-        if not options.pop("no_events", False):
-            threading.Thread(target=_dispatcher, args=(stop,), daemon=True, name="events").start()
+        no_events = options.pop("no_events", False)
+        no_rules = options.pop("no_rules", False)
+        if not (no_events and no_rules):
+            threading.Thread(
+                target=_dispatcher,
+                args=(stop,),
+                kwargs={"events": not no_events, "rules": not no_rules},
+                daemon=True,
+                name="events",
+            ).start()
         try:
             return super().handle(*args, **options)
         finally:

@@ -34,6 +34,7 @@ from voronka.deals.services import (
     deal_move_to_stage,
     pipeline_create,
 )
+from voronka.demo.automation import demo_rules
 from voronka.demo.vocabulary import (
     CALLS_STAGES,
     CITIES,
@@ -207,6 +208,8 @@ class Command(BaseCommand):
                 self._client(rng, index, managers)
             if (index + 1) % 50 == 0:
                 self.stdout.write(f"  {index + 1} clients")
+        rules = demo_rules(Actor.for_user(users["owner"]))
+        self.stdout.write(f"Automation: {rules} robots, triggers and monitors")
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo loaded: logins owner / head / manager1 / manager2, password demo"
