@@ -113,3 +113,28 @@ def test_failed_runs_are_listed_and_retried(api: Any, pipeline: Any, personas: A
     assert retried.status_code == 200 and retried.json()["status"] == "pending"
     again = owner.post_json(f"/api/v1/automation/runs/{run.pk}/retry", {})
     assert again.status_code == 422 and "status" in again.json()["errors"]
+
+
+def test_every_error_of_a_rule_is_named_at_once_in_the_users_language(
+    personas: Any, pipeline: Any
+) -> None:
+    """A bad name and a bad action parameter and a bad condition: all three at once (the rule
+    form shows them together), in Russian (not pydantic's English)."""
+    from voronka.automation.services import rule_create
+    from voronka.kernel.actor import Actor
+    from voronka.kernel.errors import ValidationError
+
+    body = robot_body(
+        pipeline.stages["talks"],
+        name="",
+        params={"type": "call", "comment": ""},
+        conditions=[{"field": "amount", "op": "gte", "value": "много"}],
+    )
+    with pytest.raises(ValidationError) as caught:
+        rule_create(actor=Actor.for_user(personas["owner"].user), data=body)
+    errors = caught.value.errors
+    assert {"name", "params.comment"} <= set(errors) and any(
+        k.startswith("conditions") for k in errors
+    ), errors
+    assert errors["name"] == "Не короче 1 символов", errors
+    assert "не число" in " ".join(errors.values()), errors

@@ -246,7 +246,7 @@ def test_a_bad_file_is_rejected_whole_with_line_numbers(
     lines = caught.value.lines()
     assert lines[0] == "rules.yaml:13: stage: Нет стадии «Нет такой» в воронке «Продажа»"
     assert lines[1].startswith("rules.yaml:16: params.type: Input should be 'call'")
-    assert lines[2].startswith("rules.yaml:17: params.comment: String should have at least")
+    assert lines[2].startswith("rules.yaml:17: params.comment: Не короче 1 символов")
     assert lines[3].startswith("rules.yaml:20: conditions.1.field: ")
     assert lines[4].startswith("rules.yaml:22: name: ")
     assert lines[5].startswith("rules.yaml:24: delay_seconds: ")
@@ -281,7 +281,7 @@ def test_control_without_the_transaction_a_bad_file_leaves_its_good_rules(
         ("rules:\n- just text\n", "rules.yaml:2: Правило — это словарь полей"),
         (
             "rules:\n- kind: robot\n  name: a\n  colour: red\n",
-            "rules.yaml:4: colour: Extra inputs are not permitted",
+            "rules.yaml:4: colour: Поле нельзя изменить",
         ),
         (
             "rules:\n- kind: robot\n  name: a\n  name: b\n",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
+from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator, model_validator
 
@@ -52,7 +53,7 @@ class Condition(BaseModel):
     def _known_field(cls, value: str) -> str:
         if value in FIELDS or (value.startswith("custom.") and 7 < len(value) <= 71):
             return value
-        raise ValueError(f"unknown field {value!r}")
+        raise ValueError(_t("Нет такого поля: %s") % value)
 
     @model_validator(mode="after")
     def _value_fits(self) -> Condition:
@@ -60,7 +61,7 @@ class Condition(BaseModel):
             return self
         if self.op == "in":
             if not isinstance(self.value, list) or not self.value or len(self.value) > 100:
-                raise ValueError("'in' takes a list of 1–100 values")
+                raise ValueError(_t("«Одно из» — список от 1 до 100 значений"))
             for item in self.value:
                 _scalar(item)
             return self
@@ -72,18 +73,18 @@ class Condition(BaseModel):
 
 def _scalar(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("a value is a string or a number")
+        raise ValueError(_t("Значение — текст или число"))
     if isinstance(value, str) and (len(value) > 500 or "\x00" in value):
-        raise ValueError("a value is at most 500 characters")
+        raise ValueError(_t("Значение не длиннее 500 символов"))
 
 
 def _number(value: Any) -> Decimal:
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number") from None
+        raise ValueError(_t("«%s» — не число") % value) from None
     if not number.is_finite():
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(_t("«%s» — не число") % value)
     return number
 
 
@@ -95,7 +96,7 @@ def parse_conditions(raw: Any) -> list[Condition]:
     if raw in (None, ""):
         return []
     if not isinstance(raw, list) or len(raw) > MAX_CONDITIONS:
-        raise ValueError(f"conditions: a list of at most {MAX_CONDITIONS}")
+        raise ValueError(_t("Условий — не больше %d") % MAX_CONDITIONS)
     return CONDITIONS.validate_python(raw)  # errors name the condition's index
 
 

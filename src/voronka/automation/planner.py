@@ -75,7 +75,7 @@ def _rules() -> RuleBook:
     return _book.get() or RuleBook.load()
 
 
-def _after(rules: list[Rule], event: DomainEvent) -> list[Rule]:
+def _on_before(rules: list[Rule], event: DomainEvent) -> list[Rule]:
     """The rules that existed (switched on) when the event happened."""
     return [rule for rule in rules if event.pk > rule.since_event]
 
@@ -130,7 +130,7 @@ def _entry_runs(event: DomainEvent, payload: Any, book: RuleBook) -> list[RuleRu
             finished_at=clock.now(),
         )
     runs = []
-    for rule in _after(book.robots.get(stage_id, []), event):
+    for rule in _on_before(book.robots.get(stage_id, []), event):
         waiting = bool(rule.event)
         runs.append(
             _run(
@@ -151,7 +151,7 @@ def _trigger_runs(
 ) -> list[RuleRun]:
     triggers = [
         rule
-        for rule in _after(book.triggers.get(event.name, []), event)
+        for rule in _on_before(book.triggers.get(event.name, []), event)
         if pipeline_id is None
         or pipeline_id == rule.pipeline_id
         or (rule.stage is not None and pipeline_id == rule.stage.pipeline_id)

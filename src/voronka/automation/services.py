@@ -26,6 +26,7 @@ from voronka.kernel.audit import audit, diff
 from voronka.kernel.errors import NotFound, ValidationError
 from voronka.kernel.events import EVENTS, emit
 from voronka.kernel.outbox import head
+from voronka.kernel.schemas import schema_errors
 from voronka.kernel.versions import check_version
 
 CONFIGURE = "can_configure"
@@ -35,11 +36,31 @@ FIELDS = tuple(RuleIn.model_fields)
 
 
 def _errors(exc: PydanticValidationError, prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for error in exc.errors():
-        path = ".".join(str(p) for p in error["loc"]) or "body"
-        out.setdefault(prefix + path, error["msg"])
-    return out
+    """Pydantic's errors in the user's language (kernel.schemas), under `prefix`."""
+    return {
+        (prefix + path if path != "body" else prefix.rstrip(".") or "body"): message
+        for path, message in schema_errors(exc.errors()).items()
+    }
+
+
+def _parts_errors(raw: Mapping[str, Any]) -> dict[str, str]:
+    """When the rule's own fields are wrong, its action's parameters and its conditions are
+    still checked, so the form shows every error at once, not in two rounds."""
+    errors: dict[str, str] = {}
+    name = raw.get("action")
+    action = ACTIONS.get(name) if isinstance(name, str) else None
+    if action is not None and isinstance(raw.get("params"), Mapping):
+        try:
+            action.params.model_validate(raw["params"])
+        except PydanticValidationError as exc:
+            errors.update(_errors(exc, "params."))
+    try:
+        parse_conditions(raw.get("conditions"))
+    except PydanticValidationError as exc:
+        errors.update(_errors(exc, "conditions."))
+    except ValueError as exc:
+        errors["conditions"] = str(exc)
+    return errors
 
 
 def rule_clean(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,7 +70,7 @@ def rule_clean(data: Mapping[str, Any]) -> dict[str, Any]:
     try:
         rule = RuleIn.model_validate(dict(data))
     except PydanticValidationError as exc:
-        raise ValidationError(_errors(exc)) from None
+        raise ValidationError({**_parts_errors(data), **_errors(exc)}) from None
     errors: dict[str, str] = {}
     if "\x00" in rule.name:
         errors["name"] = _("Недопустимый символ")

@@ -32,7 +32,7 @@ class Who(Params):
     @model_validator(mode="after")
     def _user_named(self) -> Who:
         if (self.kind == "user") != (self.user is not None):
-            raise ValueError("user: set it exactly when kind is 'user'")
+            raise ValueError(_("Сотрудник указывается, только когда выбран «сотрудник»"))
         return self
 
 
@@ -81,11 +81,11 @@ class When(Params):
     @model_validator(mode="after")
     def _complete(self) -> When:
         if self.kind == "before_field" and not self.field:
-            raise ValueError("field: the deal's date field to count back from")
+            raise ValueError(_("Укажите поле сделки с датой, от которой отсчитывать"))
         if self.kind == "fixed" and self.at is None:
-            raise ValueError("at: the fixed date and time")
+            raise ValueError(_("Укажите дату и время"))
         if self.at is not None and self.at.tzinfo is None:
-            raise ValueError("at: a date-time with its time zone")
+            raise ValueError(_("Дата и время — с часовым поясом"))
         return self
 
 

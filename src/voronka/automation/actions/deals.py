@@ -43,7 +43,7 @@ class SetField(Params):
     @model_validator(mode="after")
     def _known(self) -> SetField:
         if self.field not in SETTABLE and not self.field.startswith("custom."):
-            raise ValueError(f"field: one of {sorted(SETTABLE)} or custom.<key>")
+            raise ValueError(_("Поле: одно из %s или custom.<ключ>") % ", ".join(sorted(SETTABLE)))
         return self
 
 
@@ -74,7 +74,7 @@ class Distribute(Params):
     @model_validator(mode="after")
     def _group(self) -> Distribute:
         if self.department is None and not self.users:
-            raise ValueError("department or users: whom to distribute among")
+            raise ValueError(_("Укажите отдел или сотрудников, между которыми распределять"))
         return self
 
 
