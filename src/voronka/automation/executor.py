@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -227,6 +228,27 @@ def _run(run: RuleRun, token: int, *, now: dt.datetime) -> str:
     return str(status)
 
 
+def renew(claimed: list[tuple[int, int]], *, now: dt.datetime) -> list[tuple[int, int]]:
+    """Extend the leases of runs about to be executed, committed before any action runs; the runs
+    whose lease has passed to another worker meanwhile are dropped — so this worker never starts
+    the action of a run it no longer holds (a webhook or an e-mail queued twice), not only never
+    commits it (fencing)."""
+    if not claimed:
+        return []
+    ours = Q(pk__in=[])
+    for run_id, token in claimed:
+        ours |= Q(pk=run_id, lease_token=token)
+    until = now + lease()
+    with transaction.atomic():
+        RuleRun.objects.filter(ours, status=RunStatus.RUNNING).update(leased_until=until)
+        kept = set(
+            RuleRun.objects.filter(ours, status=RunStatus.RUNNING, leased_until=until).values_list(
+                "pk", flat=True
+            )
+        )
+    return [(run_id, token) for run_id, token in claimed if run_id in kept]
+
+
 def execute_batch(claimed: list[tuple[int, int]], *, now: dt.datetime) -> list[str] | None:
     """Every claimed run in ONE transaction (one commit for the batch: the throughput). None when
     any of them raised — the whole batch rolled back, and the caller runs them one by one, so a
@@ -288,15 +310,40 @@ def execute_due(
 ) -> ExecReport:
     """One round: claim up to `limit` due runs and run them."""
     report = ExecReport()
+    fixed = now is not None  # a test's or the dry run's moment; else the clock, read as we go
     now = now or clock.now()
     claimed = claim(worker=worker or worker_name(), limit=limit, now=now)
     report.claimed = len(claimed)
-    statuses: list[str] = []
-    for start in range(0, len(claimed), BATCH):
-        chunk = claimed[start : start + BATCH]
-        batch = execute_batch(chunk, now=now) if len(chunk) > 1 else None
-        statuses.extend(batch if batch is not None else [execute(i, t, now=now) for i, t in chunk])
-    for (run_id, _token), status in zip(claimed, statuses, strict=True):
+    statuses: dict[int, str] = {}
+    at = (lambda: now) if fixed else clock.now
+
+    def one_by_one(runs: list[tuple[int, int]]) -> None:
+        for run_id, token in runs:
+            held = renew([(run_id, token)], now=at())
+            statuses[run_id] = execute(run_id, token, now=now) if held else "fenced"
+
+    # The first run alone measures how long an action takes; then batches as large as fit in a
+    # quarter of the lease (quick actions: 20 per commit; slow ones — a big document, a slow
+    # service — one at a time, each lease renewed right before its action).
+    size, start = 1, 0
+    while start < len(claimed):
+        chunk = claimed[start : start + size]
+        start += len(chunk)
+        began = time.monotonic()
+        held = renew(chunk, now=at())
+        statuses.update({run_id: "fenced" for run_id, _t in chunk if (run_id, _t) not in held})
+        batch = execute_batch(held, now=now) if len(held) > 1 else None
+        if batch is not None:
+            statuses.update(dict(zip([run_id for run_id, _t in held], batch, strict=True)))
+        elif len(held) == 1:
+            statuses[held[0][0]] = execute(held[0][0], held[0][1], now=now)
+        else:  # the batch failed and rolled back: each run again, its lease renewed first
+            one_by_one(held)
+        per_run = (time.monotonic() - began) / max(1, len(chunk))
+        fits = int(lease().total_seconds() / 4 / per_run) if per_run > 0 else BATCH
+        size = max(1, min(BATCH, fits))
+    for run_id, _token in claimed:
+        status = statuses[run_id]
         report.ids.append(run_id)
         if status == RunStatus.DONE:
             report.done += 1
