@@ -138,3 +138,17 @@ def test_every_error_of_a_rule_is_named_at_once_in_the_users_language(
     ), errors
     assert errors["name"] == "Не короче 1 символов", errors
     assert "не число" in " ".join(errors.values()), errors
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:00+00:00"])
+def test_a_fixed_deadline_outside_the_calendar_is_refused_when_the_rule_is_saved(
+    api: Any, pipeline: Any, at: str
+) -> None:
+    body = robot_body(
+        pipeline.stages["talks"],
+        params={"type": "call", "comment": "x", "deadline": {"kind": "fixed", "at": at}},
+    )
+    response = api("owner").post_json("/api/v1/automation/rules", body)
+    assert response.status_code == 422, response.content
+    assert any(k.startswith("params.deadline") for k in response.json()["errors"])
+    assert not Rule.objects.filter(builtin="").exists()

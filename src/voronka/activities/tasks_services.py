@@ -56,9 +56,7 @@ TASK_INPUT = TASK.keys(creating=True)
 
 def parse_deadline(raw: Any, *, field: str = "deadline") -> dt.datetime:
     value = dates.parse_moment(raw, field=field)
-    if not (
-        dt.datetime(2000, 1, 1, tzinfo=dt.UTC) <= value <= dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
-    ):
+    if not dates.FIRST_DEADLINE <= value <= dates.LAST_DEADLINE:
         raise ValidationError({field: _("Дата вне допустимого диапазона")})
     return value.astimezone(dt.UTC)
 

@@ -31,6 +31,10 @@ LAST_DAY = dt.date(2999, 12, 31)
 FIRST_MOMENT = dt.datetime(1899, 12, 31, tzinfo=dt.UTC)
 LAST_MOMENT = dt.datetime(3000, 1, 2, tzinfo=dt.UTC)
 
+# A task's deadline (and so a robot's fixed deadline): within these years.
+FIRST_DEADLINE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LAST_DEADLINE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
 DAY_EXPECTED = _lazy("Ожидается дата ГГГГ-ММ-ДД")
 MOMENT_EXPECTED = _lazy("Ожидается дата и время, например 2026-11-23T15:00")
 OUT_OF_CALENDAR = _lazy("Дата вне допустимого диапазона (1900–2999 годы)")

@@ -13,6 +13,7 @@ from pydantic import Field, StrictInt, model_validator
 from voronka.automation.registry import Params
 from voronka.identity.models import User
 from voronka.identity.selectors import head_of
+from voronka.kernel.dates import FIRST_DEADLINE, LAST_DEADLINE
 from voronka.kernel.errors import ValidationError
 from voronka.kernel.schemas import Id
 from voronka.kernel.workdays import add_working_days
@@ -86,6 +87,9 @@ class When(Params):
             raise ValueError(_("Укажите дату и время"))
         if self.at is not None and self.at.tzinfo is None:
             raise ValueError(_("Дата и время — с часовым поясом"))
+        if self.at is not None and not FIRST_DEADLINE <= self.at <= LAST_DEADLINE:
+            # Refused when the rule is saved, not at every run (task_create's own range).
+            raise ValueError(_("Дата вне допустимого диапазона"))
         return self
 
 
