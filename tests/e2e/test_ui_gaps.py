@@ -96,6 +96,7 @@ def test_company_picker_type_ahead_and_inline_create(
     create = listbox.locator("[data-create]")
     expect(create).to_contain_text("ООО Горизонт")
     box.press("ArrowUp")  # the last option: create
+    expect(box).to_have_attribute("aria-activedescendant", "deal-company-opt-create")
     box.press("Enter")
     panel = page.locator("#deal-company [data-picker-create]")
     expect(panel).to_be_visible()
