@@ -96,6 +96,8 @@ task_get_for_write          a1     ok    ok    ok   ok      404   403   ok     o
 task_get_for_write          b1     ok    ok    404  404     ok    403   ok     404        403
 task_create                 a1     ok    ok    ok   ok      422   403   ok     ok         403
 task_create                 b1     ok    ok    422  422     ok    403   ok     422        403
+tasks_create                a1     ok    ok    ok   ok      422   403   ok     ok         403
+tasks_create                b1     ok    ok    422  422     ok    403   ok     422        403
 task_complete               a1     ok    ok    ok   ok      404   403   ok     ok         403
 task_complete               b1     ok    ok    404  404     ok    403   ok     404        403
 task_reschedule             a1     ok    ok    ok   ok      404   403   ok     ok         403
@@ -277,6 +279,21 @@ def _calls() -> dict[str, Callable[[Actor, Any, Any], Any]]:
                 "comment": "Позвонить",
                 "company": t.company.pk,
             },
+        ),
+        # The batch form (the automation's robots): the same checks, each task as its actor.
+        "tasks_create": lambda a, t, p: tasks.tasks_create(
+            [
+                tasks.NewTask(
+                    a,
+                    {
+                        "type": "call",
+                        "responsible": t.user.pk,
+                        "deadline": _future(),
+                        "comment": "Позвонить",
+                        "company": t.company.pk,
+                    },
+                )
+            ]
         ),
         "task_complete": lambda a, t, p: tasks.task_complete(task=t.task, actor=a, result="Готово"),
         "task_reschedule": lambda a, t, p: tasks.task_reschedule(

@@ -111,15 +111,30 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[Any, Any]]]
 
     calls: list[tuple[Any, Any]] = []
     real = counters.deal_state_changed
+    real_many = counters.deal_states_changed
 
     def spy(before: DealState | None, after: DealState | None) -> None:
         calls.append((before, after))
         real(before, after)
 
+    def spy_many(changes: Any) -> None:
+        changes = list(changes)
+        calls.extend(changes)
+        real_many(changes)
+
     for name in CALLERS:
         module = importlib.import_module(name)
-        assert module.deal_state_changed is real, name  # imported by name: patched there
-        monkeypatch.setattr(module, "deal_state_changed", spy)
+        # Imported by name (the one call or the batch's): patched there.
+        found = False
+        for attr, fake, original in (
+            ("deal_state_changed", spy, real),
+            ("deal_states_changed", spy_many, real_many),
+        ):
+            if hasattr(module, attr):
+                assert getattr(module, attr) is original, name
+                monkeypatch.setattr(module, attr, fake)
+                found = True
+        assert found, name
     yield calls
 
 

@@ -113,6 +113,47 @@ def notify(
     return notification
 
 
+def notify_many(items: list[dict[str, Any]]) -> int:
+    """notify(**item) for each item, the ones without e-mail written in one statement (a batch
+    of robots' tasks); the same deduplication (the unique key drops a twin). Returns how many
+    notifications were written."""
+    written = 0
+    quiet = []
+    for item in items:
+        if item.get("email", True) or item.get("task") is None:
+            written += notify(**item) is not None
+        else:
+            quiet.append(item)
+    if not quiet:
+        return written
+    seen = set(
+        Notification.objects.filter(
+            task__in=[item["task"] for item in quiet], user__in=[item["user"] for item in quiet]
+        ).values_list("user_id", "kind", "task_id", "dedup_key")
+    )
+    rows = []
+    for item in quiet:
+        user, task, key = item["user"], item["task"], item.get("key", "")
+        identity = (user.pk, item["kind"], task.pk, key)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        values = jsonable(item["values"])
+        rows.append(
+            Notification(
+                user=user,
+                kind=item["kind"],
+                task=task,
+                deal_id=task.deal_id,
+                text=text_for(user, item["message"], values)[:500],
+                params={"message": item["message"], "values": values},
+                dedup_key=key,
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    return written + len(rows)
+
+
 def _enqueue_email(notification_id: int) -> None:
     from voronka.activities.jobs import send_notification_email
 

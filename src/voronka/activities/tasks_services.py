@@ -10,8 +10,9 @@ deadline moved by someone else are the `notifications` consumer of those events
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import transaction
@@ -34,18 +35,19 @@ from voronka.activities.models import (
     TaskType,
 )
 from voronka.contacts.models import Company, Contact
-from voronka.deals.counters import DealState, deal_state_changed, local_day
+from voronka.deals.counters import DealState, deal_states_changed, local_day
 from voronka.deals.models import Deal
 from voronka.identity.models import User
 from voronka.identity.permissions import get_for_write, require_active
 from voronka.identity.scopes import resolve_responsible, scope_filter, visible_user_ids
 from voronka.kernel import clock, dates
 from voronka.kernel.actor import Actor
-from voronka.kernel.audit import audit, diff
+from voronka.kernel.audit import audit, audit_entry, audit_many, diff
+from voronka.kernel.bulk import update_rows
 from voronka.kernel.counters import upsert_add
 from voronka.kernel.errors import ApplicationError, ErrorCode, ValidationError
-from voronka.kernel.events import emit
-from voronka.kernel.fields import to_id
+from voronka.kernel.events import Cause, caused_by, emit, emit_many, event_row
+from voronka.kernel.fields import to_id, to_id_or_none
 from voronka.kernel.inputs import EntityInput
 from voronka.kernel.normalize import clean_text
 from voronka.kernel.versions import check_version
@@ -83,48 +85,86 @@ def _required_text(raw: Any, field: str, *, entity: EntityInput = TASK) -> str:
     return text
 
 
-def _linked(actor: Actor, model: type[Any], raw: Any, field: str, entity: str) -> Any:
-    if raw in (None, ""):
-        return None
-    try:
-        pk = to_id(raw)
-    except ValueError:
-        raise ValidationError({field: _("Ожидается номер")}) from None
-    qs = model.objects.filter(pk=pk)
-    if actor.user is not None:
-        qs = scope_filter(qs, actor.user, entity)
-    obj = qs.first()
-    if obj is None:
-        raise ValidationError({field: _("Не найдено или нет доступа")})
-    return obj
+class _Links:
+    """The deals, contacts and companies a batch of task inputs names, read once per model and
+    acting user (each actor's scope applied), so a batch costs a query per model, not per task."""
+
+    MODELS: dict[str, type[Any]] = {"deal": Deal, "contact": Contact, "company": Company}
+
+    def __init__(self, requests: Sequence[NewTask]) -> None:
+        wanted: dict[tuple[str, int | None], set[int]] = {}
+        users: dict[int | None, User | None] = {}
+        for request in requests:
+            if not isinstance(request.data, Mapping):
+                continue
+            users[request.actor.user_id] = request.actor.user
+            for field in self.MODELS:
+                pk = to_id_or_none(request.data.get(field))
+                if pk is not None:
+                    wanted.setdefault((field, request.actor.user_id), set()).add(pk)
+        self.found: dict[tuple[str, int | None], dict[int, Any]] = {}
+        for (field, user_id), ids in wanted.items():
+            qs = self.MODELS[field].objects.filter(pk__in=ids)
+            user = users[user_id]
+            if user is not None:
+                qs = scope_filter(qs, user, field)
+            self.found[(field, user_id)] = qs.in_bulk()
+
+    def get(self, actor: Actor, raw: Any, field: str) -> Any:
+        if raw in (None, ""):
+            return None
+        try:
+            pk = to_id(raw)
+        except ValueError:
+            raise ValidationError({field: _("Ожидается номер")}) from None
+        obj = self.found.get((field, actor.user_id), {}).get(pk)
+        if obj is None:
+            raise ValidationError({field: _("Не найдено или нет доступа")})
+        return obj
 
 
 def _track_task(task: Task, sign: int) -> None:
-    if task.status == TaskStatus.OPEN:
-        upsert_add(
-            TaskDayCounter,
-            {
-                "responsible": task.responsible_id,
-                "link": task.link,
-                "day": local_day(task.deadline),
-            },
-            sign,
-        )
+    _track_tasks([task], sign)
+
+
+def _track_tasks(tasks: Sequence[Task], sign: int) -> None:
+    """TaskDayCounter of open tasks: one upsert per (responsible, link, day) cell."""
+    cells: dict[tuple[int, str, dt.date], int] = {}
+    for task in tasks:
+        if task.status == TaskStatus.OPEN:
+            key = (task.responsible_id, task.link, local_day(task.deadline))
+            cells[key] = cells.get(key, 0) + sign
+    for (responsible, link, day), delta in sorted(cells.items()):
+        upsert_add(TaskDayCounter, {"responsible": responsible, "link": link, "day": day}, delta)
 
 
 def _refresh_deal(deal_id: int | None, delta: int) -> None:
+    if deal_id is not None:
+        _refresh_deals({deal_id: delta})
+
+
+def _refresh_deals(deltas: Mapping[int, int]) -> None:
     """Keep Deal.open_tasks / next_task_deadline in step, and through them the deal counters
-    ("needs a next task")."""
-    if deal_id is None:
+    ("needs a next task"): `deltas` is deal id → open tasks added (or removed)."""
+    if not deltas:
         return
-    deal = Deal.objects.select_for_update().get(pk=deal_id)
-    before = DealState.of(deal)
-    after = max(0, before.open_tasks + delta)
-    next_deadline = Task.objects.filter(deal_id=deal_id, status=TaskStatus.OPEN).aggregate(
-        m=Min("deadline")
-    )["m"]
-    Deal.objects.filter(pk=deal_id).update(open_tasks=after, next_task_deadline=next_deadline)
-    deal_state_changed(before, replace(before, open_tasks=after))
+    # Locked in id order: two batches sharing deals never wait for each other crosswise.
+    deals = list(Deal.objects.select_for_update().filter(pk__in=deltas).order_by("pk"))
+    nearest = dict(
+        Task.objects.filter(deal_id__in=deltas, status=TaskStatus.OPEN)
+        .order_by()
+        .values("deal_id")
+        .annotate(m=Min("deadline"))
+        .values_list("deal_id", "m")
+    )
+    changes = []
+    for deal in deals:
+        before = DealState.of(deal)
+        deal.open_tasks = max(0, before.open_tasks + deltas[deal.pk])
+        deal.next_task_deadline = nearest.get(deal.pk)
+        changes.append((before, replace(before, open_tasks=deal.open_tasks)))
+    update_rows(deals, ["open_tasks", "next_task_deadline"])
+    deal_states_changed(changes)
 
 
 def _subject(task: Task) -> str:
@@ -138,9 +178,100 @@ def _subject(task: Task) -> str:
     return ""
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class NewTask:
+    """One task to create: the input as task_create takes it, who creates it, and (a batch of
+    automation runs) the cause its event names."""
+
+    actor: Actor
+    data: Mapping[str, Any]
+    cause: Cause | None = None
+
+
 def task_create(*, actor: Actor, data: Mapping[str, Any]) -> Task:
-    require_active(actor)
+    return tasks_create([NewTask(actor, data)])[0]
+
+
+@transaction.atomic
+def tasks_create(requests: Sequence[NewTask]) -> list[Task]:
+    """Create tasks, each checked as task_create checks it; all or none (the first refused input
+    raises its ValidationError). The reads, the counters, the audit rows and the events of the
+    batch are written a statement per kind, not per task (the automation's robots create tasks
+    by the hundred)."""
+    for request in requests:
+        require_active(request.actor)
+    links = _Links(requests)
+    responsibles = _Responsibles(requests)
+    rows: list[tuple[NewTask, Task, Deal | None]] = []
+    now = clock.now()
+    for request in requests:
+        cleaned = _cleaned(request, links, responsibles)
+        deal: Deal | None = cleaned["deal"]
+        task = Task(created_by=request.actor.user, created_at=now, updated_at=now, **cleaned)
+        if deal is not None and cleaned["company"] is None:
+            task.company_id = deal.company_id
+        rows.append((request, task, deal))
+    tasks = [task for _request, task, _deal in rows]
+    Task.objects.bulk_create(tasks)
+    _track_tasks(tasks, +1)
+    opened: dict[int, int] = {}
+    for task in tasks:
+        if task.deal_id is not None:
+            opened[task.deal_id] = opened.get(task.deal_id, 0) + 1
+    _refresh_deals(opened)
+    entries = []
+    events = []
+    for request, task, deal in rows:
+        actor = request.actor
+        entries.append(
+            audit_entry(actor=actor, obj=task, action="created", changes=diff({}, _snapshot(task)))
+        )
+        if deal is not None:
+            entries.append(
+                audit_entry(
+                    actor=actor,
+                    obj=deal,
+                    action="task_created",
+                    # The type as its code: the timeline shows its label in the reader's language.
+                    changes={"task": [None, {"type": task.type, "comment": task.comment[:100]}]},
+                )
+            )
+        cause = request.cause
+        # Each task's event names its own cause (the run that created it), not the batch's.
+        with caused_by(cause.causation_id, depth=cause.depth) if cause else nullcontext():
+            events.append(event_row(TASK_CREATED, obj=task, actor=actor, payload=_payload(task)))
+    audit_many(entries)
+    emit_many(events)
+    return tasks
+
+
+class _Responsibles:
+    """The responsibles a batch names, read in one query (resolve_responsible checks each)."""
+
+    def __init__(self, requests: Sequence[NewTask]) -> None:
+        ids = {
+            pk
+            for request in requests
+            if isinstance(request.data, Mapping)
+            and (pk := to_id_or_none(request.data.get("responsible"))) is not None
+        }
+        self.users = User.objects.in_bulk(ids) if ids else {}
+        # One User per acting person in the batch: their scopes are cached on that object (the
+        # runs of a batch carry copies of the same owner).
+        self.acting: dict[int | None, User | None] = {}
+
+    def get(self, actor: Actor, raw: Any) -> User:
+        if raw in (None, ""):
+            raise ValidationError({"responsible": _("Обязательное поле")})
+        pk = to_id_or_none(raw)
+        # A bool, an unknown id: resolve_responsible gives its own error.
+        known = self.users.get(pk) if pk is not None and not isinstance(raw, bool) else None
+        user = self.acting.setdefault(actor.user_id, actor.user)
+        return resolve_responsible(user, "task", known if known is not None else raw)
+
+
+def _cleaned(request: NewTask, links: _Links, responsibles: _Responsibles) -> dict[str, Any]:
+    actor, data = request.actor, request.data
     if not isinstance(data, Mapping):
         raise ValidationError({"body": _("Ожидается объект")})
     errors: dict[str, str] = {k: _("Поле нельзя изменить") for k in set(data) - TASK_INPUT}
@@ -149,10 +280,10 @@ def task_create(*, actor: Actor, data: Mapping[str, Any]) -> Task:
         ("type", lambda: _task_type(data.get("type"))),
         ("deadline", lambda: parse_deadline(data.get("deadline"))),
         ("comment", lambda: _required_text(data.get("comment"), "comment")),
-        ("responsible", lambda: _task_responsible(actor, data.get("responsible"))),
-        ("deal", lambda: _linked(actor, Deal, data.get("deal"), "deal", "deal")),
-        ("contact", lambda: _linked(actor, Contact, data.get("contact"), "contact", "contact")),
-        ("company", lambda: _linked(actor, Company, data.get("company"), "company", "company")),
+        ("responsible", lambda: responsibles.get(actor, data.get("responsible"))),
+        ("deal", lambda: links.get(actor, data.get("deal"), "deal")),
+        ("contact", lambda: links.get(actor, data.get("contact"), "contact")),
+        ("company", lambda: links.get(actor, data.get("company"), "company")),
     ]
     for key, check in checks:
         try:
@@ -163,36 +294,19 @@ def task_create(*, actor: Actor, data: Mapping[str, Any]) -> Task:
         errors["deal"] = _("Задача привязывается к сделке, контакту или компании")
     if errors:
         raise ValidationError(errors)
-    deal: Deal | None = cleaned["deal"]
-    if deal is not None and cleaned["company"] is None:
-        cleaned["company"] = deal.company
-    now = clock.now()
-    task = Task.objects.create(created_by=actor.user, created_at=now, updated_at=now, **cleaned)
-    _track_task(task, +1)
-    _refresh_deal(task.deal_id, +1)
-    audit(actor=actor, obj=task, action="created", changes=diff({}, _snapshot(task)))
-    if deal is not None:
-        audit(
-            actor=actor,
-            obj=deal,
-            action="task_created",
-            # The type as its code: the timeline shows its label in the reader's language.
-            changes={"task": [None, {"type": task.type, "comment": task.comment[:100]}]},
-        )
-    emit(TASK_CREATED, obj=task, actor=actor, payload=_payload(task))
-    return task
-
-
-def _task_type(raw: Any) -> str:
-    if raw not in TaskType.values:
-        raise ValidationError({"type": _("Тип задачи: call, meeting, email или other")})
-    return raw
+    return cleaned
 
 
 def _task_responsible(actor: Actor, raw: Any) -> User:
     if raw in (None, ""):
         raise ValidationError({"responsible": _("Обязательное поле")})
     return resolve_responsible(actor.user, "task", raw)
+
+
+def _task_type(raw: Any) -> str:
+    if raw not in TaskType.values:
+        raise ValidationError({"type": _("Тип задачи: call, meeting, email или other")})
+    return raw
 
 
 def _snapshot(task: Task) -> dict[str, Any]:

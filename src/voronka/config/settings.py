@@ -283,6 +283,9 @@ VORONKA_AUTOMATION_LEASE_SECONDS = env_int("VORONKA_AUTOMATION_LEASE_SECONDS", 6
 # Days an outbox event is kept after every consumer has handled it, and a finished schedule claim.
 VORONKA_EVENT_RETENTION_DAYS = env_int("VORONKA_EVENT_RETENTION_DAYS", 30, minimum=1)
 VORONKA_SCHEDULED_RUN_RETENTION_DAYS = env_int("VORONKA_SCHEDULED_RUN_RETENTION_DAYS", 7, minimum=1)
+# Finished rule runs planned for events are deleted after this many days (kept for the rule's
+# history screen meanwhile); the runs of monitors stay: they are the ledger of what was done.
+VORONKA_RULE_RUN_RETENTION_DAYS = env_int("VORONKA_RULE_RUN_RETENTION_DAYS", 30, minimum=1)
 
 # --- Outgoing webhooks (decision 0016) -------------------------------------------------------
 # Deliver to private, loopback and link-local addresses too (a receiver on the same host or LAN).

@@ -6,7 +6,7 @@ from the rows (seed, repair, and the oracle of the tests)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -110,19 +110,26 @@ def deal_state_deltas(before: DealState | None, after: DealState | None) -> list
     """What a deal's change from `before` to `after` (None: created / deleted) adds to each
     maintained counter: the cells whose numbers change, with the non-zero changes, in a fixed
     order (two transactions that share cells lock them in the same order)."""
-    changes: dict[tuple[str, tuple[tuple[str, Any], ...]], Cell] = {}
-    for state, sign in ((before, -1), (after, +1)):
-        if state is None:
-            continue
-        for cells in MAINTAINED.values():
-            for model, keys, amounts in cells(state):
-                key = (model._meta.label, tuple(keys.items()))
-                total = changes.setdefault(key, (model, keys, {}))[2]
-                for column, amount in amounts.items():
-                    total[column] = total.get(column, 0) + sign * amount
+    return deal_states_deltas([(before, after)])
+
+
+def deal_states_deltas(changes: Iterable[tuple[DealState | None, DealState | None]]) -> list[Cell]:
+    """deal_state_deltas of several deals' changes at once, summed per cell (a batch of writes —
+    the automation's tasks — touches each cell once)."""
+    totals: dict[tuple[str, tuple[tuple[str, Any], ...]], Cell] = {}
+    for before, after in changes:
+        for state, sign in ((before, -1), (after, +1)):
+            if state is None:
+                continue
+            for cells in MAINTAINED.values():
+                for model, keys, amounts in cells(state):
+                    key = (model._meta.label, tuple(keys.items()))
+                    total = totals.setdefault(key, (model, keys, {}))[2]
+                    for column, amount in amounts.items():
+                        total[column] = total.get(column, 0) + sign * amount
     out: list[Cell] = []
-    for key in sorted(changes):
-        model, keys, total = changes[key]
+    for key in sorted(totals):
+        model, keys, total = totals[key]
         deltas = {column: delta for column, delta in total.items() if delta}
         if deltas:
             out.append((model, keys, deltas))
@@ -133,7 +140,12 @@ def deal_state_changed(before: DealState | None, after: DealState | None) -> Non
     """THE bookkeeping of a deal write: every service that changes what a deal counts as
     (create, update, move, delete, a task opened or closed on it) calls this once, inside its
     transaction, with the deal's state before and after (None: created / deleted)."""
-    for model, keys, deltas in deal_state_deltas(before, after):
+    deal_states_changed([(before, after)])
+
+
+def deal_states_changed(changes: Iterable[tuple[DealState | None, DealState | None]]) -> None:
+    """deal_state_changed of a batch of deals: one statement per counter cell."""
+    for model, keys, deltas in deal_states_deltas(changes):
         if model is Company:  # a column of an existing row, never inserted
             Company.objects.filter(**keys).update(**{c: F(c) + d for c, d in deltas.items()})
         else:

@@ -10,10 +10,19 @@ from typing import Any
 from django.db import models
 
 from voronka.kernel.actor import Actor
-from voronka.kernel.events import emit
+from voronka.kernel.events import emit, emit_many, event_row
 from voronka.kernel.models import AuditEntry
 
-__all__ = ["audit", "diff", "emit", "jsonable"]
+__all__ = [
+    "audit",
+    "audit_entry",
+    "audit_many",
+    "diff",
+    "emit",
+    "emit_many",
+    "event_row",
+    "jsonable",
+]
 
 
 def jsonable(value: Any) -> Any:
@@ -43,7 +52,21 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
 def audit(
     *, actor: Actor, obj: models.Model, action: str, changes: dict[str, Any] | None = None
 ) -> AuditEntry:
-    return AuditEntry.objects.create(
+    entry = audit_entry(actor=actor, obj=obj, action=action, changes=changes)
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_many(entries: list[AuditEntry]) -> None:
+    """Write audit rows built by audit_entry in one statement (a batch service's)."""
+    AuditEntry.objects.bulk_create(entries)
+
+
+def audit_entry(
+    *, actor: Actor, obj: models.Model, action: str, changes: dict[str, Any] | None = None
+) -> AuditEntry:
+    """The audit row of a change, not written yet."""
+    return AuditEntry(
         actor_kind=str(actor.kind),
         actor_user_id=actor.user_id,
         object_type=obj._meta.model_name or "",

@@ -18,6 +18,24 @@ def now() -> dt.datetime:
     return fixed if fixed is not None else timezone.now()
 
 
+def db_now() -> dt.datetime:
+    """The time for what several processes decide together — leases, periods, what is due — from
+    the database's clock on PostgreSQL, so a worker on a host whose clock is off (or jumped) can
+    neither take another worker's lease early nor claim a period ahead of time. A frozen clock
+    (tests, the demo loader) wins; SQLite is one host: its clock."""
+    fixed = getattr(_local, "now", None)
+    if fixed is not None:
+        return fixed
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement_timestamp()")
+            value = cursor.fetchone()[0]
+        return value.astimezone(dt.UTC)
+    return timezone.now()
+
+
 @contextmanager
 def frozen(at: dt.datetime) -> Iterator[None]:
     previous = getattr(_local, "now", None)

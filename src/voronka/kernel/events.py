@@ -158,6 +158,27 @@ def emit(
     payload: Mapping[str, Any] | None = None,
 ) -> DomainEvent:
     """Write a declared event to the outbox, in the caller's transaction."""
+    row = event_row(event, obj=obj, actor=actor, payload=payload)
+    row.save(force_insert=True)
+    return row
+
+
+def emit_many(rows: list[DomainEvent]) -> None:
+    """Write events built by event_row in one statement, in the caller's transaction (a batch
+    service's)."""
+    from voronka.kernel.models import DomainEvent
+
+    DomainEvent.objects.bulk_create(rows)
+
+
+def event_row(
+    event: EventType,
+    *,
+    obj: models.Model,
+    actor: Actor,
+    payload: Mapping[str, Any] | None = None,
+) -> DomainEvent:
+    """A declared event checked against its schema and its cascade depth, not written yet."""
     from voronka.kernel.models import DomainEvent
 
     if not isinstance(event, EventType) or EVENTS.get(event.name) is not event:
@@ -168,7 +189,7 @@ def emit(
         raise EventError(
             f"{event.name}: cascade depth {cause.depth} > {MAX_DEPTH} ({cause.causation_id})"
         )
-    return DomainEvent.objects.create(
+    return DomainEvent(
         name=event.name,
         object_type=obj._meta.model_name or "",
         object_id=obj.pk,
@@ -183,6 +204,7 @@ def emit(
 # --- consumers ----------------------------------------------------------------------------------
 
 Handler = Callable[["DomainEvent", Any], None]
+BatchContext = Callable[[list["DomainEvent"]], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,9 +214,10 @@ class Consumer:
     handler: Handler
     description: str
     module: str
-    # A context around each batch, in its transaction, around the handler's calls for its events
-    # (the automation reads its rules once per batch instead of once per event).
-    on_batch: Callable[[], AbstractContextManager[object]] | None = None
+    # A context around each batch, in its transaction, around the handler's calls for its events,
+    # given the batch's events: the automation reads its rules once per batch instead of once per
+    # event and writes the batch's runs together; the notifications read their tasks together.
+    on_batch: BatchContext | None = None
 
     @property
     def names(self) -> frozenset[str]:
@@ -210,7 +233,7 @@ def register_consumer(
     handler: Handler,
     *,
     description: str = "",
-    on_batch: Callable[[], AbstractContextManager[object]] | None = None,
+    on_batch: BatchContext | None = None,
 ) -> Consumer:
     """Register `handler(event_row, typed_payload)` for `events` under a unique name (its
     position in the outbox is kept under that name: renaming a consumer starts it afresh)."""
@@ -242,11 +265,13 @@ def unregister_consumer(name: str) -> None:
     CONSUMERS.pop(name, None)
 
 
-def consumer(name: str, *events: EventType, description: str = "") -> Callable[[Handler], Handler]:
+def consumer(
+    name: str, *events: EventType, description: str = "", on_batch: BatchContext | None = None
+) -> Callable[[Handler], Handler]:
     """Decorator form of register_consumer (in an app's `consumers.py`)."""
 
     def register(handler: Handler) -> Handler:
-        register_consumer(name, events, handler, description=description)
+        register_consumer(name, events, handler, description=description, on_batch=on_batch)
         return handler
 
     return register

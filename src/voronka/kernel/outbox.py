@@ -153,7 +153,7 @@ def _deliver_batch(
             row = ConsumerPosition.objects.select_for_update().get(consumer=item.name)
             done = _handled_among(row, [e.pk for e in events])
             todo = [e for e in events if e.pk not in done]  # others: handled by another worker
-            with item.on_batch() if todo and item.on_batch is not None else nullcontext():
+            with item.on_batch(todo) if todo and item.on_batch is not None else nullcontext():
                 for event in todo:
                     payload = EVENTS[event.name].parse(event.payload)
                     with handling(event):

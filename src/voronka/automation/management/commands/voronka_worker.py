@@ -1,5 +1,6 @@
-"""`voronka worker`: the django-tasks DB worker, the schedule ticker and the event dispatcher
-(the consumers of the outbox, kernel.outbox) in one process.
+"""`voronka worker`: the django-tasks DB worker, the schedule ticker, the event dispatcher (the
+consumers of the outbox, kernel.outbox) and the automation's executor in one process, a thread
+each.
 
 Run as many as you like: job claims use the database (SKIP LOCKED on PostgreSQL, IMMEDIATE
 transactions on SQLite), periodic runs are claimed by a unique (job, period) row and each
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 TICK_SECONDS = 15
 DISPATCH_SECONDS = 0.3
 DISPATCH_LIMIT = 500
-RUNS_LIMIT = 50
+RUNS_LIMIT = 500
 WORKER = worker_name()
 
 
@@ -38,26 +39,40 @@ def _ticker(stop: threading.Event) -> None:
         stop.wait(TICK_SECONDS)
 
 
-def _dispatcher(stop: threading.Event, *, events: bool, rules: bool) -> None:
-    """Hand new events to the consumers (the automation planner among them), then run the rule
-    runs that are due; again at once while there is more, else after a short pause."""
+def _dispatcher(stop: threading.Event, wake: threading.Event) -> None:
+    """Hand new events to the consumers (the automation planner among them); again at once while
+    there is more, else after a short pause. Wakes the executor when something was handled (the
+    planner may have planned runs due now)."""
     while not stop.is_set():
         busy = False
         close_old_connections()
         try:
-            if events:
-                report = events_dispatch(limit=DISPATCH_LIMIT)
-                busy = any(n >= DISPATCH_LIMIT for n in report.handled.values())
+            report = events_dispatch(limit=DISPATCH_LIMIT)
+            busy = any(n >= DISPATCH_LIMIT for n in report.handled.values())
+            if report.total:
+                wake.set()
         except Exception:  # a failed round must not kill the worker; the next one retries
             logger.exception("event dispatch failed")
-        if rules:
-            try:
-                busy = execute_due(worker=WORKER, limit=RUNS_LIMIT).claimed >= RUNS_LIMIT or busy
-            except Exception:
-                logger.exception("rule runs failed")
         close_old_connections()
         if not busy:
             stop.wait(DISPATCH_SECONDS)
+
+
+def _executor(stop: threading.Event, wake: threading.Event) -> None:
+    """Run the rule runs that are due; again at once while there were some, else when the
+    dispatcher has handled events or after a short pause (delayed runs, expired leases). A thread
+    of its own: while one thread waits for the database the other runs Python."""
+    while not stop.is_set():
+        busy = False
+        close_old_connections()
+        try:
+            busy = execute_due(worker=WORKER, limit=RUNS_LIMIT).claimed > 0
+        except Exception:
+            logger.exception("rule runs failed")
+        close_old_connections()
+        if not busy:
+            wake.wait(DISPATCH_SECONDS)
+            wake.clear()
 
 
 def quiet_job_start() -> None:
@@ -86,14 +101,13 @@ class Command(DbWorkerCommand):
             threading.Thread(target=_ticker, args=(stop,), daemon=True, name="schedule").start()
         no_events = options.pop("no_events", False)
         no_rules = options.pop("no_rules", False)
-        if not (no_events and no_rules):
+        wake = threading.Event()
+        if not no_events:
             threading.Thread(
-                target=_dispatcher,
-                args=(stop,),
-                kwargs={"events": not no_events, "rules": not no_rules},
-                daemon=True,
-                name="events",
+                target=_dispatcher, args=(stop, wake), daemon=True, name="events"
             ).start()
+        if not no_rules:
+            threading.Thread(target=_executor, args=(stop, wake), daemon=True, name="rules").start()
         try:
             return super().handle(*args, **options)
         finally:
