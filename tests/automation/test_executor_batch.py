@@ -160,9 +160,7 @@ def test_a_failing_run_rolls_the_batch_back_and_the_runs_are_redone_one_by_one(
     )
 
 
-def test_a_batch_that_lost_a_lease_commits_nothing(
-    owner: Actor, personas: dict[str, Any], pipeline: Any
-) -> None:
+def _claimed_five(owner: Actor, personas: dict[str, Any], pipeline: Any) -> Any:
     deals = deals_in_new(personas, pipeline, 5)
     robot(owner, pipeline.stages["talks"])
     move_all(deals, pipeline.stages["talks"], personas["a1"].user)
@@ -170,9 +168,50 @@ def test_a_batch_that_lost_a_lease_commits_nothing(
     now = clock.now()
     claimed = claim(worker="stalled", limit=50, now=now)
     assert len(claimed) == 5
+    return deals, claimed, now
+
+
+def _taken_over(run_id: int, token: int) -> None:
+    RuleRun.objects.filter(pk=run_id).update(lease_token=token + 1, worker="second")
+
+
+def test_a_run_lost_before_its_batch_is_not_started(
+    owner: Actor, personas: dict[str, Any], pipeline: Any
+) -> None:
+    """Checked inside the batch's transaction, before any action: the lost run is not started,
+    the others are done once."""
+    deals, claimed, now = _claimed_five(owner, personas, pipeline)
     taken_id, taken_token = claimed[2]
-    RuleRun.objects.filter(pk=taken_id).update(lease_token=taken_token + 1, worker="second")
+    _taken_over(taken_id, taken_token)
+    statuses = execute_batch(claimed, now=now)
+    assert statuses is not None
+    assert statuses[2] == "fenced"
+    assert statuses[:2] + statuses[3:] == ["done"] * 4
+    lost_deal = RuleRun.objects.get(pk=taken_id).object_id
+    assert not Task.objects.filter(deal_id=lost_deal).exists()
+    assert Task.objects.filter(deal__in=deals).count() == 4
+    assert RuleRun.objects.get(pk=taken_id).status == RunStatus.RUNNING  # the other worker's
+
+
+def test_a_batch_that_loses_a_lease_while_it_runs_commits_nothing(
+    owner: Actor, personas: dict[str, Any], pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run taken over while the batch's actions run (after the check): fencing at the end
+    rolls the whole batch back; the caller then runs them one by one."""
+    deals, claimed, now = _claimed_five(owner, personas, pipeline)
+    taken_id, taken_token = claimed[2]
+    real = executor.build_contexts
+
+    def taken_meanwhile(runs: Any, **kwargs: Any) -> Any:
+        _taken_over(taken_id, taken_token)  # another worker, in its own transaction
+        return real(runs, **kwargs)
+
+    monkeypatch.setattr(executor, "build_contexts", taken_meanwhile)
     assert execute_batch(claimed, now=now) is None  # the caller falls back
+    monkeypatch.setattr(executor, "build_contexts", real)
+    # (One connection in this test: the takeover rolled back with the batch; the other worker's
+    # would have committed.)
+    _taken_over(taken_id, taken_token)
     assert not Task.objects.filter(deal__in=deals).exists()
     assert not RuleRun.objects.filter(status=RunStatus.DONE).exists()
     # the fallback: one by one, the lost one fenced, the others done once

@@ -79,12 +79,18 @@ def worker_name() -> str:
 # --- claim --------------------------------------------------------------------------------------
 
 
-def claim(*, worker: str, limit: int = 50, now: dt.datetime | None = None) -> list[tuple[int, int]]:
-    """Take up to `limit` due runs for this worker: [(run id, lease token)]."""
+def claim(
+    *, worker: str, limit: int = 50, now: dt.datetime | None = None, expired_only: bool = False
+) -> list[tuple[int, int]]:
+    """Take up to `limit` due runs for this worker: [(run id, lease token)]; `expired_only`: only
+    runs whose worker's lease has expired (the worker's reaper thread)."""
     now = now or clock.now()
-    due = Q(status=RunStatus.PENDING, due_at__lte=now) | Q(
-        status=RunStatus.RUNNING, leased_until__lt=now
-    )
+    expired = Q(status=RunStatus.RUNNING, leased_until__lt=now)
+    due = expired if expired_only else Q(status=RunStatus.PENDING, due_at__lte=now) | expired
+    if not RuleRun.objects.filter(due).exists():
+        # Nothing due: no write transaction (SQLite's IMMEDIATE one would take the file's write
+        # lock every poll of every worker thread).
+        return []
     with transaction.atomic():
         qs = RuleRun.objects.filter(due).order_by("due_at", "id")
         if connection.vendor == "postgresql":
@@ -274,6 +280,8 @@ def _run_all(
     """The runs' effects and their outcomes, in the caller's transaction. Actions with a batch
     form (ActionType.many: create_task) act once for all their runs of the batch, the others one
     run at a time; each run's effects name the run as their cause."""
+    lost = _lost(claimed)
+    asked, claimed = claimed, [(run_id, token) for run_id, token in claimed if run_id not in lost]
     present = [runs[run_id] for run_id, _token in claimed if run_id in runs]
     contexts = build_contexts(present, now=now)
     outcomes: dict[int, dict[str, Any]] = {}
@@ -305,8 +313,25 @@ def _run_all(
     ]
     _finish_many(finished, now=now)
     return [
-        ("gone" if run_id not in runs else _run_status(outcomes[run_id])) for run_id, _t in claimed
+        "fenced"
+        if run_id in lost
+        else "gone"
+        if run_id not in runs
+        else _run_status(outcomes[run_id])
+        for run_id, _t in asked
     ]
+
+
+def _lost(claimed: list[tuple[int, int]]) -> set[int]:
+    """Checked again inside the batch's transaction, before any action: the runs taken over by
+    another worker since the renewal (this transaction waited for SQLite's write lock, or the
+    worker was stopped) are not started. Fencing at the end still guards the commit."""
+    current = dict(
+        RuleRun.objects.filter(
+            pk__in=[run_id for run_id, _t in claimed], status=RunStatus.RUNNING
+        ).values_list("pk", "lease_token")
+    )
+    return {run_id for run_id, token in claimed if current.get(run_id) != token}
 
 
 def _run_status(outcome: dict[str, Any]) -> str:
@@ -405,13 +430,23 @@ def _measured(seconds: float, runs: int) -> None:
 
 
 def execute_due(
-    *, worker: str | None = None, limit: int = 500, now: dt.datetime | None = None
+    *,
+    worker: str | None = None,
+    limit: int = 500,
+    now: dt.datetime | None = None,
+    expired_only: bool = False,
 ) -> ExecReport:
-    """One round: claim up to `limit` due runs (fewer when runs are slow) and run them."""
+    """One round: claim up to `limit` due runs (fewer when runs are slow) and run them;
+    `expired_only`: only the runs of a worker whose lease expired (a killed or stalled one)."""
     report = ExecReport()
     fixed = now is not None  # a test's or the dry run's moment; else the database's clock
     now = now or clock.db_now()
-    claimed = claim(worker=worker or worker_name(), limit=_paced(limit, 0.5), now=now)
+    claimed = claim(
+        worker=worker or worker_name(),
+        limit=_paced(limit, 0.5),
+        now=now,
+        **({"expired_only": True} if expired_only else {}),
+    )
     report.claimed = len(claimed)
     statuses: dict[int, str] = {}
     at = (lambda: now) if fixed else clock.db_now

@@ -20,12 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Exists, OuterRef, Q
+
 from voronka.activities.models import Task
 from voronka.automation.models import Rule, RuleKind, RuleRun, RunStatus
 from voronka.deals.events import DEAL_CREATED, DEAL_STAGE_CHANGED
 from voronka.deals.models import Deal
 from voronka.kernel import clock
-from voronka.kernel.models import DomainEvent
+from voronka.kernel.models import DomainEvent, EventDelivery
 from voronka.kernel.outbox import position_for
 
 ENTRY_EVENTS = frozenset({DEAL_CREATED.name, DEAL_STAGE_CHANGED.name})
@@ -219,15 +221,16 @@ def plan(event: DomainEvent, payload: Any) -> int:
 
 def runs_prune(*, older_than: dt.datetime, batch: int = 5000) -> int:
     """Delete finished runs planned for events, finished before `older_than`, once the planner
-    has passed their event (it can never be delivered to the planner again, so the ledger row
-    no longer guards anything). A monitor's runs stay: its finder finds a lasting occurrence (a
+    has handled their event (passed it, or marked it delivered: it is never delivered to the
+    planner again, so the ledger row no longer guards anything). A monitor's runs stay: its finder finds a lasting occurrence (a
     deal over its SLA) again at every sweep, and only the ledger keeps it from acting twice.
     Failed runs stay for the screen that lists them until they are finished."""
     passed = position_for("automation").position
+    delivered = EventDelivery.objects.filter(consumer="automation", event_id=OuterRef("event_id"))
     finished = RuleRun.objects.filter(
+        Q(event_id__lte=passed) | Q(Exists(delivered)),
         status__in=[RunStatus.DONE, RunStatus.SKIPPED],
         event_id__isnull=False,
-        event_id__lte=passed,
         finished_at__lt=older_than,
     )
     deleted = 0
