@@ -95,6 +95,9 @@ def test_company_picker_type_ahead_and_inline_create(
     box.type("ООО Горизонт", delay=20)
     create = listbox.locator("[data-create]")
     expect(create).to_contain_text("ООО Горизонт")
+    # No answer of the type-ahead still on its way (CI failed here twice at 390 px, never
+    # locally: a late swap between the keys is the suspect — see the issue-8 note).
+    page.wait_for_load_state("networkidle")
     box.press("ArrowUp")  # the last option: create
     expect(box).to_have_attribute("aria-activedescendant", "deal-company-opt-create")
     box.press("Enter")
