@@ -365,3 +365,36 @@ def test_a_batchs_queries_do_not_grow_with_its_runs(
     fifty = batch_queries(owner, personas, pipeline, 50, "b", pipeline.stages["talks"])
     print(f"\n[queries] execute_batch: 10 runs → {ten}, 50 runs → {fifty}")
     assert fifty <= ten + 2, (ten, fifty)
+
+
+def test_a_robot_that_moved_the_deal_makes_the_next_robot_of_its_old_stage_skip(
+    owner: Actor, personas: dict[str, Any], pipeline: Any, batches: Any
+) -> None:
+    """Two robots on a stage in one batch: the first moves the deal on, so the second (its task
+    for the stage the deal has left) skips — as when the runs go one by one. The batch reads a
+    deal again once an action of the batch has acted on it."""
+    deals = deals_in_new(personas, pipeline, 3, "м")
+    talks = pipeline.stages["talks"]
+    mover = rule_create(
+        actor=owner,
+        data={
+            "kind": "robot",
+            "name": "Сразу дальше",
+            "stage": talks.pk,
+            "action": "move_stage",
+            "params": {"stage": pipeline.stages["won"].pk},
+        },
+    )
+    caller = robot(owner, talks)
+    Rule.objects.filter(pk=mover.pk).update(sort=1)
+    Rule.objects.filter(pk=caller.pk).update(sort=2)
+    move_all(deals, talks, personas["a1"].user)
+    drain()
+    assert any(size > 1 for size, _result in batches), batches  # they ran as a batch
+    for deal in deals:
+        deal.refresh_from_db()
+        assert deal.stage_id == pipeline.stages["won"].pk
+    caller_runs = RuleRun.objects.filter(rule=caller)
+    assert caller_runs.count() == 3
+    assert {r.result.get("skipped") for r in caller_runs} == {"left_stage"}
+    assert not Task.objects.filter(deal__in=deals, comment__startswith="Позвонить").exists()

@@ -286,8 +286,13 @@ def _run_all(
     contexts = build_contexts(present, now=now)
     outcomes: dict[int, dict[str, Any]] = {}
     grouped: dict[str, list[tuple[RunContext, Params]]] = {}
+    # Objects an action of this batch has acted on: a later run on them reads them again (a
+    # robot that moved the deal on makes the next robot of the old stage skip, as one by one).
+    touched: set[tuple[str, int]] = set()
     for run in present:
         ctx = contexts.get(run.pk)
+        if ctx is not None and touched & _objects_of(ctx):
+            ctx = build_context(run, now=now)
         if ctx is None:
             outcomes[run.pk] = {"skipped": "object_gone"}
             continue
@@ -301,6 +306,7 @@ def _run_all(
                 grouped.setdefault(action.name, []).append((ctx, params))
             else:
                 outcomes[run.pk] = action.run(ctx, params)
+                touched |= _objects_of(ctx)
     for name, items in grouped.items():
         many = ACTIONS[name].many
         assert many is not None
@@ -320,6 +326,13 @@ def _run_all(
         else _run_status(outcomes[run_id])
         for run_id, _t in asked
     ]
+
+
+def _objects_of(ctx: RunContext) -> set[tuple[str, int]]:
+    found = {(ctx.object_type, int(ctx.obj.pk))}
+    if ctx.deal is not None:
+        found.add(("deal", int(ctx.deal.pk)))
+    return found
 
 
 def _lost(claimed: list[tuple[int, int]]) -> set[int]:
