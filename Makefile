@@ -53,6 +53,10 @@ worker: setup
 bench: setup-dev sysdeps
 	./scripts/bench.sh
 
+## The tier-B reliability rows (pytest -m battery) on SQLite and a throwaway PostgreSQL.
+battery: setup-dev sysdeps
+	./scripts/battery.sh
+
 lint: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

@@ -66,7 +66,6 @@ def setup_django() -> None:
 
 class Scene:
     def __init__(self) -> None:
-        from voronka.activities.models import Task
         from voronka.automation.models import Rule, RuleKind
         from voronka.contacts.services import company_create
         from voronka.deals.services import pipeline_create
@@ -98,7 +97,14 @@ class Scene:
         self.company = company_create(
             actor=self.actor, data={"name": "ООО Бенч", "responsible": self.user.pk}
         )
-        self.tasks = Task.objects.filter(deal__pipeline=self.pipeline)
+
+    @property
+    def tasks(self) -> Any:
+        """A new QuerySet each time: the Scene is pickled to the producer processes, and
+        pickling a QuerySet fills its cache (a stored one would count the same rows forever)."""
+        from voronka.activities.models import Task
+
+        return Task.objects.filter(deal__pipeline=self.pipeline)
 
     def deals(self, n: int) -> list[int]:
         from voronka.deals.services import deal_create

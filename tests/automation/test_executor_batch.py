@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from tests.automation import test_engine as engine
 from tests.factories import make_company, make_deal, make_task
 
-from voronka.activities.models import Task
+from voronka.activities.models import Notification, Task
 from voronka.automation import executor
 from voronka.automation.executor import claim, execute, execute_batch, run_until_idle
 from voronka.automation.models import Rule, RuleRun, RunStatus
@@ -43,8 +43,10 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, list[str] | None
     calls: list[tuple[int, list[str] | None]] = []
     real = executor.execute_batch
 
-    def spy(claimed: list[tuple[int, int]], *, now: dt.datetime) -> list[str] | None:
-        result = real(claimed, now=now)
+    def spy(
+        claimed: list[tuple[int, int]], *, now: dt.datetime, budget: float | None = None
+    ) -> list[str] | None:
+        result = real(claimed, now=now, budget=budget)
         calls.append((len(claimed), result))
         return result
 
@@ -394,3 +396,40 @@ def test_a_robot_that_moved_the_deal_makes_the_next_robot_of_its_old_stage_skip(
     assert caller_runs.count() == 3
     assert {r.result.get("skipped") for r in caller_runs} == {"left_stage"}
     assert not Task.objects.filter(deal__in=deals, comment__startswith="Позвонить").exists()
+
+
+NOTE = {"to": {"kind": "deal"}, "text": "Сделка «{deal.title}» в переговорах"}
+
+
+@pytest.mark.parametrize("budget", [0.0, None], ids=["over-budget", "negative-control"])
+def test_a_batch_past_its_time_budget_commits_what_it_did_and_leaves_the_rest_to_the_next(
+    owner: Actor,
+    personas: dict[str, Any],
+    pipeline: Any,
+    batches: list[tuple[int, list[str] | None]],
+    monkeypatch: pytest.MonkeyPatch,
+    budget: float | None,
+) -> None:
+    """One slow action among quick ones must not hold its transaction (SQLite: the only write
+    lock, which another worker's reaper waits for) for the whole batch: past the budget the
+    batch stops starting one-at-a-time actions, commits, and the rest follow in the next
+    transactions — each run once. Budget 0: one action per transaction; no budget (the guard
+    off): the whole batch in one."""
+    monkeypatch.setattr(executor, "batch_budget", lambda: budget)
+    deals = deals_in_new(personas, pipeline, 5, "бюджет")
+    rule = robot(owner, pipeline.stages["talks"], action="notify", params=NOTE)
+    move_all(deals, pipeline.stages["talks"], personas["a1"].user)
+    events_dispatch("automation", respect_backoff=False)
+    report = executor.execute_due(limit=50)
+    assert report.claimed == 5 and report.done == 5, report
+    sizes = [size for size, _r in batches]
+    assert RuleRun.objects.filter(rule=rule, status=RunStatus.DONE).count() == 5
+    assert (
+        Notification.objects.filter(kind="automation", deal_id__in=[d.pk for d in deals]).count()
+        == 5
+    )
+    if budget is None:
+        assert sizes == [5], batches
+    else:
+        assert sizes == [5, 4, 3, 2], batches  # the last run alone goes through execute()
+        assert [r.count("done") for _s, r in batches if r] == [1, 1, 1, 1]

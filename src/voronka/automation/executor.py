@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from pydantic import ValidationError as PydanticValidationError
 
 from voronka.activities.models import Task
@@ -262,24 +262,38 @@ def execute(run_id: int, token: int, *, now: dt.datetime | None = None) -> str:
         return _fail(run, token, exc, retry=run.attempts < MAX_ATTEMPTS, now=now)
 
 
-def execute_batch(claimed: list[tuple[int, int]], *, now: dt.datetime) -> list[str] | None:
-    """Every claimed run in ONE transaction (one commit for the batch: the throughput). None when
+def execute_batch(
+    claimed: list[tuple[int, int]], *, now: dt.datetime, budget: float | None = None
+) -> list[str] | None:
+    """The claimed runs in ONE transaction (one commit for the batch: the throughput). None when
     any of them raised — the whole batch rolled back, and the caller runs them one by one, so a
-    failure is recorded against its own run and the others still happen once."""
+    failure is recorded against its own run and the others still happen once. `budget`: seconds
+    after which the runs not yet started are left for the next transaction ("deferred")."""
     runs = _runs([run_id for run_id, _token in claimed])
     try:
         with transaction.atomic():
-            return _run_all(runs, claimed, now=now)
+            return _run_all(runs, claimed, now=now, budget=budget)
     except Exception:
         return None
 
 
+DEFERRED = "deferred"
+
+
 def _run_all(
-    runs: dict[int, RuleRun], claimed: list[tuple[int, int]], *, now: dt.datetime
+    runs: dict[int, RuleRun],
+    claimed: list[tuple[int, int]],
+    *,
+    now: dt.datetime,
+    budget: float | None = None,
 ) -> list[str]:
     """The runs' effects and their outcomes, in the caller's transaction. Actions with a batch
     form (ActionType.many: create_task) act once for all their runs of the batch, the others one
-    run at a time; each run's effects name the run as their cause."""
+    run at a time; each run's effects name the run as their cause. Past `budget` seconds no
+    further one-at-a-time action starts: those runs come back "deferred", still leased, for the
+    caller's next transaction — a transaction lasts at most the budget plus one action (SQLite's
+    one writer: another worker's reaper waits no longer than that for the write lock)."""
+    began = time.monotonic()
     lost = _lost(claimed)
     asked, claimed = claimed, [(run_id, token) for run_id, token in claimed if run_id not in lost]
     present = [runs[run_id] for run_id, _token in claimed if run_id in runs]
@@ -289,7 +303,13 @@ def _run_all(
     # Objects an action of this batch has acted on: a later run on them reads them again (a
     # robot that moved the deal on makes the next robot of the old stage skip, as one by one).
     touched: set[tuple[str, int]] = set()
+    deferred: set[int] = set()
     for run in present:
+        if budget is not None and outcomes and time.monotonic() - began > budget:
+            deferred = {r.pk for r in present if r.pk not in outcomes} - {
+                c.run.pk for items in grouped.values() for c, _p in items if c.run is not None
+            }
+            break
         ctx = contexts.get(run.pk)
         if ctx is not None and touched & _objects_of(ctx):
             ctx = build_context(run, now=now)
@@ -315,7 +335,9 @@ def _run_all(
             assert ctx.run is not None
             outcomes[ctx.run.pk] = result
     finished = [
-        (runs[run_id], token, outcomes[run_id]) for run_id, token in claimed if run_id in runs
+        (runs[run_id], token, outcomes[run_id])
+        for run_id, token in claimed
+        if run_id in runs and run_id not in deferred
     ]
     _finish_many(finished, now=now)
     return [
@@ -323,6 +345,8 @@ def _run_all(
         if run_id in lost
         else "gone"
         if run_id not in runs
+        else DEFERRED
+        if run_id in deferred
         else _run_status(outcomes[run_id])
         for run_id, _t in asked
     ]
@@ -442,6 +466,25 @@ def _measured(seconds: float, runs: int) -> None:
     _pace = per_run if _pace is None else 0.7 * _pace + 0.3 * per_run
 
 
+def next_expiry(now: dt.datetime) -> float | None:
+    """Seconds from `now` until the earliest lease of a running run expires (None: nothing is
+    running): the reaper sleeps until then rather than a whole poll (the partial index on the
+    running runs' leases answers it)."""
+    first = RuleRun.objects.filter(status=RunStatus.RUNNING).aggregate(at=Min("leased_until"))
+    return None if first["at"] is None else (first["at"] - now).total_seconds()
+
+
+def paced_claim(most: int) -> int:
+    """How many runs one claim takes: what fits in half the lease, `most` at most."""
+    return _paced(most, 0.5)
+
+
+def batch_budget() -> float | None:
+    """Seconds a batch's transaction may run before it stops starting actions: a quarter of the
+    lease (None: no limit — a negative control)."""
+    return lease().total_seconds() * 0.25
+
+
 def execute_due(
     *,
     worker: str | None = None,
@@ -451,18 +494,35 @@ def execute_due(
 ) -> ExecReport:
     """One round: claim up to `limit` due runs (fewer when runs are slow) and run them;
     `expired_only`: only the runs of a worker whose lease expired (a killed or stalled one)."""
-    report = ExecReport()
     fixed = now is not None  # a test's or the dry run's moment; else the database's clock
     now = now or clock.db_now()
     claimed = claim(
         worker=worker or worker_name(),
-        limit=_paced(limit, 0.5),
+        limit=paced_claim(limit),
         now=now,
         **({"expired_only": True} if expired_only else {}),
     )
-    report.claimed = len(claimed)
+    return execute_claimed(claimed, now=now, fixed=fixed, worker=worker or worker_name())
+
+
+def execute_claimed(
+    claimed: list[tuple[int, int]],
+    *,
+    now: dt.datetime,
+    fixed: bool = False,
+    worker: str | None = None,
+) -> ExecReport:
+    """Run runs this worker has claimed, in batches (execute_due's second half; the worker's
+    reaper claims expired runs and hands them to a thread of their own through it). `fixed`: `now`
+    is a test's or the dry run's moment, else leases are renewed on the database's clock.
+    `worker` (SQLite): between its batches this worker first takes over runs whose lease has
+    expired — with one writer, a reaper elsewhere would wait for the write lock that these
+    batches keep taking (decision 0017)."""
+    report = ExecReport()
+    claimed = list(claimed)
     statuses: dict[int, str] = {}
     at = (lambda: now) if fixed else clock.db_now
+    take_over = worker is not None and not fixed and connection.vendor == "sqlite"
 
     def one_by_one(runs: list[tuple[int, int]]) -> None:
         for run_id, token in runs:
@@ -471,22 +531,37 @@ def execute_due(
 
     # Batches as large as fit in a quarter of the lease (quick actions: BATCH per commit; slow
     # ones — a big document, a slow service — one at a time), each batch's leases renewed right
-    # before its actions.
-    start = 0
-    while start < len(claimed):
-        chunk = claimed[start : start + _paced(BATCH, 0.25)]
-        start += len(chunk)
+    # before its actions; a batch that runs past that quarter commits what it did and leaves the
+    # rest to the next one (the pace is an average: one slow action among quick ones).
+    budget = batch_budget()
+    queue = list(claimed)
+    while queue:
+        if take_over and statuses:  # after the first batch (the claim took expired ones too)
+            assert worker is not None
+            # All of them (a dead worker's whole claim): one writer, no one else to share with.
+            taken = claim(worker=worker, limit=500, now=at(), expired_only=True)
+            if taken:  # its own queued runs among them: their old tokens go
+                ids = {run_id for run_id, _t in taken}
+                queue = taken + [(i, t) for i, t in queue if i not in ids]
+                claimed = [(i, t) for i, t in claimed if i not in ids] + taken
+        size = _paced(BATCH, 0.25)
+        chunk, queue = queue[:size], queue[size:]
         began = time.monotonic()
         held = renew(chunk, now=at())
         statuses.update({run_id: "fenced" for run_id, _t in chunk if (run_id, _t) not in held})
-        batch = execute_batch(held, now=now) if len(held) > 1 else None
+        batch = execute_batch(held, now=now, budget=budget) if len(held) > 1 else None
         if batch is not None:
-            statuses.update(dict(zip([run_id for run_id, _t in held], batch, strict=True)))
+            done = dict(zip([run_id for run_id, _t in held], batch, strict=True))
+            # The runs the batch had no time for go first into the next one (lease renewed).
+            queue = [(i, t) for i, t in held if done[i] == DEFERRED] + queue
+            statuses.update({i: status for i, status in done.items() if status != DEFERRED})
+            chunk = [(i, t) for i, t in chunk if done.get(i) != DEFERRED]
         elif len(held) == 1:
             statuses[held[0][0]] = execute(held[0][0], held[0][1], now=now)
         else:  # the batch failed and rolled back: each run again, its lease renewed first
             one_by_one(held)
         _measured(time.monotonic() - began, len(chunk))
+    report.claimed = len(claimed)
     for run_id, _token in claimed:
         status = statuses[run_id]
         report.ids.append(run_id)

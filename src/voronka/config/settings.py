@@ -278,6 +278,10 @@ VORONKA_OVERDUE_HEAD_GRACE_HOURS = env_int("VORONKA_OVERDUE_HEAD_GRACE_HOURS", 2
 # How long a worker holds a claimed automation run before another may take it over (fencing
 # makes a late finish harmless); longer than a batch of runs takes.
 VORONKA_AUTOMATION_LEASE_SECONDS = env_int("VORONKA_AUTOMATION_LEASE_SECONDS", 60)
+# Executor threads per worker process: each claims and runs its own batches (a slow action — a
+# webhook, a big document — holds one thread, not the worker). SQLite has one writer at a time
+# and an action runs inside its run's transaction, so more threads there only queue.
+VORONKA_WORKER_EXECUTORS = env_int("VORONKA_WORKER_EXECUTORS", 2, minimum=1)
 
 # --- Events and the schedule (decision 0012) -------------------------------------------------
 # Days an outbox event is kept after every consumer has handled it, and a finished schedule claim.

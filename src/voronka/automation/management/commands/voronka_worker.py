@@ -1,6 +1,7 @@
 """`voronka worker`: the django-tasks DB worker, the schedule ticker, the event dispatcher (the
-consumers of the outbox, kernel.outbox) and the automation's executor in one process, a thread
-each.
+consumers of the outbox, kernel.outbox), the automation's executor (VORONKA_WORKER_EXECUTORS
+threads on PostgreSQL, one on SQLite) and its reaper (expired leases, taken over on threads of
+their own) in one process.
 
 Run as many as you like: job claims use the database (SKIP LOCKED on PostgreSQL, IMMEDIATE
 transactions on SQLite), periodic runs are claimed by a unique (job, period) row and each
@@ -8,15 +9,19 @@ consumer's events are handled under a lock on its position row."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
-from django.db import close_old_connections
+from django.conf import settings
+from django.db import close_old_connections, connection
 from django_tasks.signals import log_task_started, task_started
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
+from voronka.automation import executor
 from voronka.automation.executor import execute_due, worker_name
 from voronka.automation.schedule import schedule_tick
+from voronka.kernel import clock
 from voronka.kernel.outbox import events_dispatch
 
 logger = logging.getLogger(__name__)
@@ -58,7 +63,7 @@ def _dispatcher(stop: threading.Event, wake: threading.Event) -> None:
             stop.wait(DISPATCH_SECONDS)
 
 
-def _executor(stop: threading.Event, wake: threading.Event) -> None:
+def _executor_loop(stop: threading.Event, wake: threading.Event) -> None:
     """Run the rule runs that are due; again at once while there were some, else when the
     dispatcher has handled events or after a short pause (delayed runs, expired leases). A thread
     of its own: while one thread waits for the database the other runs Python."""
@@ -75,20 +80,65 @@ def _executor(stop: threading.Event, wake: threading.Event) -> None:
             wake.clear()
 
 
+def executors() -> int:
+    """Executor threads (VORONKA_WORKER_EXECUTORS); one on SQLite, whose single writer would
+    only queue the others behind the running action's transaction."""
+    if connection.vendor != "postgresql":
+        return 1
+    return settings.VORONKA_WORKER_EXECUTORS
+
+
+# Takeovers running at once per worker (each a thread of its own, with its own connection): the
+# reaper hands a claim of expired runs to one and polls again, instead of carrying them out itself
+# and missing the next expiry meanwhile. A claim takes what fits in half the lease, so a killed
+# worker's runs may need several takeovers at once.
+TAKEOVERS = 8
+
+
 def _reaper(stop: threading.Event) -> None:
     """Take over the runs of a worker whose lease expired (killed, or stopped) within a poll of
-    the expiry, even while the executor thread is busy with a long claim of its own: RELIABILITY
-    row 13's recovery bar is the lease plus this poll."""
+    the expiry, whatever the executor threads are busy with: RELIABILITY row 13's recovery bar is
+    the lease plus this poll. The runs taken over are carried out on a takeover thread."""
+    takeovers: list[threading.Thread] = []
     while not stop.is_set():
-        busy = False
-        close_old_connections()
-        try:
-            busy = execute_due(worker=WORKER, limit=RUNS_LIMIT, expired_only=True).claimed > 0
-        except Exception:
-            logger.exception("expired rule runs failed")
-        close_old_connections()
-        if not busy:
-            stop.wait(DISPATCH_SECONDS)
+        takeovers = [t for t in takeovers if t.is_alive()]
+        claimed: list[tuple[int, int]] = []
+        pause = DISPATCH_SECONDS
+        free = TAKEOVERS - len(takeovers)
+        share = executor.paced_claim(RUNS_LIMIT)  # what one thread gets through within a lease
+        if free:
+            close_old_connections()
+            try:
+                now = clock.db_now()
+                claimed = executor.claim(  # through the module: a negative control patches it
+                    worker=WORKER, limit=share * free, now=now, expired_only=True
+                )
+                # Awake when the next lease expires, not up to a poll after it.
+                expiry = executor.next_expiry(clock.db_now())
+                if expiry is not None:
+                    pause = min(pause, max(0.05, expiry + 0.01))
+            except Exception:
+                logger.exception("claiming expired rule runs failed")
+            close_old_connections()
+        for start in range(0, len(claimed), share):  # all of a dead worker's runs at once
+            thread = threading.Thread(
+                target=_take_over,
+                args=(claimed[start : start + share], now),
+                daemon=True,
+                name="takeover",
+            )
+            thread.start()
+            takeovers.append(thread)
+        stop.wait(pause)
+
+
+def _take_over(claimed: list[tuple[int, int]], now: dt.datetime) -> None:
+    try:
+        executor.execute_claimed(claimed, now=now)
+    except Exception:
+        logger.exception("expired rule runs failed")
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def quiet_job_start() -> None:
@@ -123,8 +173,12 @@ class Command(DbWorkerCommand):
                 target=_dispatcher, args=(stop, wake), daemon=True, name="events"
             ).start()
         if not no_rules:
-            threading.Thread(target=_executor, args=(stop, wake), daemon=True, name="rules").start()
-            threading.Thread(target=_reaper, args=(stop,), daemon=True, name="reaper").start()
+            for n in range(executors()):
+                threading.Thread(
+                    target=_executor_loop, args=(stop, wake), daemon=True, name=f"rules-{n}"
+                ).start()
+            if connection.vendor == "postgresql":  # SQLite: the executor takes over (0017)
+                threading.Thread(target=_reaper, args=(stop,), daemon=True, name="reaper").start()
         try:
             return super().handle(*args, **options)
         finally:
