@@ -241,6 +241,13 @@ HTMX_ROUTES: list[Route] = [
         body=_j(enabled="0"),
     ),
     form(
+        "settings/automation/rules/<int:rule_id>/move/",
+        "configure",
+        "/settings/automation/rules/{automation_rule}/move/",
+        "configure",
+        body=_j(step="-1"),
+    ),
+    form(
         "settings/automation/rules/<int:rule_id>/delete/",
         "configure",
         "/settings/automation/rules/{automation_rule}/delete/",

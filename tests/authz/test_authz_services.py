@@ -108,6 +108,12 @@ comment_add                 a1     ok    ok    ok   ok      404   403   ok     o
 comment_add                 b1     ok    ok    404  404     ok    403   ok     404        403
 user_set_language           a1     403   403   403  ok      403   403   ok     ok         403
 user_set_language           b1     403   403   403  403     ok    403   ok     403        403
+rule_get_for_write          -      ok    ok    403  403     403   403   ok     403        403
+rule_create                 -      ok    ok    403  403     403   403   ok     403        403
+rule_update                 -      ok    ok    403  403     403   403   ok     403        403
+rule_move                   -      ok    ok    403  403     403   403   ok     403        403
+rule_delete                 -      ok    ok    403  403     403   403   ok     403        403
+rule_run_retry              -      ok    ok    403  403     403   403   ok     403        403
 """
 
 
@@ -136,6 +142,11 @@ NOT_WRITES: dict[str, str] = {
     "not_in_the_past": "input check (pure)",
     "visible_responsibles": "a read: the scope of tasks for a user",
     "notifications_mark_read": "takes the user, not an actor: only their own notifications",
+    "tasks_overdue_emit": "the worker's sweep (a periodic job): the system emits task.overdue",
+    "tasks_overdue_due": "a read: the open tasks owed task.overdue (the sweep's query)",
+    "overdue_mark": "the sweep's idempotency marker, inside tasks_overdue_emit's transaction",
+    "rule_clean": "validation of a rule's input (pure but for reference lookups); no write",
+    "rule_input": "a stored rule as its input shape (pure)",
     "department_create": "bootstrap (demo, seed, CLI): trusted callers, no actor",
     "roles_ensure_defaults": "bootstrap (migrations, demo, seed): trusted callers, no actor",
     "api_token_create": "CLI `voronka_token`: a trusted caller, no actor",
@@ -155,6 +166,7 @@ SERVICE_MODULES = (
     "voronka.activities.tasks_services",
     "voronka.activities.services",
     "voronka.identity.services",
+    "voronka.automation.services",
 )
 
 
@@ -181,6 +193,7 @@ def _calls() -> dict[str, Callable[[Actor, Any, Any], Any]]:
     """service -> call(actor, target records or None, pipeline setup)."""
     from voronka.activities import services as comments
     from voronka.activities import tasks_services as tasks
+    from voronka.automation import services as rules
     from voronka.contacts import services as contacts
     from voronka.customfields import services as fields
     from voronka.deals import services as deals
@@ -197,6 +210,31 @@ def _calls() -> dict[str, Callable[[Actor, Any, Any], Any]]:
             "pipeline": p.sales.pk,
             "stage": p.stages["new"].pk,
         }
+
+    def robot_data(p: Any) -> dict[str, Any]:
+        return {
+            "kind": "robot",
+            "name": "Перезвонить",
+            "stage": p.stages["talks"].pk,
+            "action": "create_task",
+            "params": {"comment": "Перезвонить"},
+        }
+
+    def robot(p: Any) -> Any:
+        """A stored robot (and one before it), made without audit rows or events: a refusal
+        must leave their counts as they were."""
+        from voronka.automation.models import Rule
+
+        columns = rules.rule_clean(robot_data(p))
+        Rule.objects.create(**{**columns, "sort": 1})
+        return Rule.objects.create(**{**columns, "sort": 2})
+
+    def failed_run(p: Any) -> Any:
+        from voronka.automation.models import RuleRun, RunStatus
+
+        return RuleRun.objects.create(
+            rule=robot(p), object_type="deal", object_id=1, key="e1", status=RunStatus.FAILED
+        )
 
     def reordered(p: Any) -> list[int]:
         return list(reversed(list(p.other.stages.values_list("pk", flat=True))))
@@ -306,6 +344,16 @@ def _calls() -> dict[str, Callable[[Actor, Any, Any], Any]]:
         "user_set_language": lambda a, t, p: identity.user_set_language(
             t.user, "en" if t.user.language != "en" else "ru", actor=a
         ),
+        "rule_get_for_write": lambda a, t, p: rules.rule_get_for_write(
+            actor=a, rule_id=robot(p).pk
+        ),
+        "rule_create": lambda a, t, p: rules.rule_create(actor=a, data=robot_data(p)),
+        "rule_update": lambda a, t, p: rules.rule_update(
+            actor=a, rule_id=robot(p).pk, data={"name": "Иначе"}
+        ),
+        "rule_move": lambda a, t, p: rules.rule_move(actor=a, rule_id=robot(p).pk, step=-1),
+        "rule_delete": lambda a, t, p: rules.rule_delete(actor=a, rule_id=robot(p).pk),
+        "rule_run_retry": lambda a, t, p: rules.rule_run_retry(actor=a, run_id=failed_run(p).pk),
     }
 
 
@@ -383,6 +431,7 @@ GROUPS = {
     "config": [s for s, _t in EXPECTED if s.startswith(("pipeline", "stage", "custom_field"))],
     "contacts": [s for s, _t in EXPECTED if s.startswith(("company", "contact", "family"))],
     "tasks": [s for s, _t in EXPECTED if s.startswith(("task", "comment", "user_"))],
+    "automation": [s for s, _t in EXPECTED if s.startswith("rule_")],
 }
 
 
@@ -465,3 +514,19 @@ def test_negative_control_trusting_actors_without_a_user_is_detected(
     mismatches = run_table(["deal_update", "pipeline_create"], personas, records, pipeline)
     assert "deal_update on b1 as automation_no_owner: ok, expected 403" in mismatches
     assert "pipeline_create on - as automation_no_owner: ok, expected 403" in mismatches
+
+
+def test_negative_control_rule_services_without_their_flag_check_are_detected(
+    monkeypatch: pytest.MonkeyPatch,
+    personas: dict[str, Any],
+    records: dict[str, Any],
+    pipeline: Any,
+) -> None:
+    """The rule services without their can_configure check (rule_move checks it through
+    rule_get_for_write): a manager would reorder and change the robots."""
+    from voronka.automation import services as rules
+
+    monkeypatch.setattr(rules, "require_actor_flag", lambda actor, flag: None)
+    mismatches = run_table(["rule_move", "rule_create"], personas, records, pipeline)
+    assert "rule_move on - as manager: ok, expected 403" in mismatches
+    assert "rule_create on - as head: ok, expected 403" in mismatches

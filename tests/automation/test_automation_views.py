@@ -178,7 +178,9 @@ def test_the_robot_form_renders_the_action_fields_from_its_params(web: Any, pipe
     # A target stage of any pipeline: both pipelines' stages, grouped.
     assert f'<optgroup label="{pipeline.other.name}">' in html
     # The robot may wait for an event; the conditions editor has field/op/value rows.
-    assert "Задача выполнена" in html and 'name="cond_field"' in html and 'name="cond_op"' in html
+    assert (
+        "Задача выполнена" in html and 'name="cond-0-field"' in html and 'name="cond-0-op"' in html
+    )
     assert f'<option value="{talks.pk}" selected>' in html
 
 
@@ -244,7 +246,7 @@ def test_the_service_errors_are_shown_next_to_their_fields(web: Any, pipeline: A
     assert _error_in(section, 'data-path="responsible"', "</fieldset>")
     # The condition's row keeps what was typed and shows its error.
     row = html[html.index('<div class="cond-row') :]
-    row = row[: row.index("</div>")]
+    row = row[: row.index('data-index="1"')]
     assert 'value="много"' in row and "field-error" in row
     # What was typed stays in the form: the chosen action, the deadline, the delay.
     assert '<option value="working_days" selected>' in html

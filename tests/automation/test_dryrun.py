@@ -293,7 +293,7 @@ def test_one_stored_rule(history: dict[str, Any], personas: dict[str, Any], pipe
             "params": {"comment": "Позвонить", "deadline": {"amount": 1, "unit": "days"}},
         },
     )
-    report = rule_dry_run(rule, SINCE, UNTIL)
+    report = rule_dry_run(rule, SINCE, UNTIL, actor=Actor.for_user(owner_of(personas)))
     [only] = report.as_dict()["rules"]
     assert only["rule"]["id"] == rule.pk
     assert summary(only) == (3, 2, {"left_stage": 1}, 0, 0)

@@ -414,10 +414,14 @@ def _data(spec: dict[str, Any], pipeline: Any, personas: dict[str, Any]) -> dict
         "move_stage": {"stage": _stage(spec["target"], pipeline).pk},
         "set_field": {"field": "source", "value": spec["text"]},
     }[spec["action"]]
+    cond_stage = _stage(spec["cond_stage"], pipeline)
+    own = _stage(spec["stage"], pipeline)
+    if spec["kind"] != "monitor" and cond_stage.pipeline_id != own.pipeline_id:
+        cond_stage = own  # a robot's or trigger's condition names a stage of its own pipeline
     conditions = [
         {"field": "amount", "op": "gte", "value": spec["amount"]},
         {"field": "responsible", "op": "eq", "value": personas[spec["cond_user"]].user.pk},
-        {"field": "stage", "op": "in", "value": [_stage(spec["cond_stage"], pipeline).pk]},
+        {"field": "stage", "op": "in", "value": [cond_stage.pk]},
     ][: spec["conditions"]]
     data: dict[str, Any] = {
         "kind": spec["kind"],

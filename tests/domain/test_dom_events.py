@@ -70,6 +70,7 @@ NAMES = {
     "rule.updated",
     "task.completed",
     "task.created",
+    "task.overdue",
     "task.rescheduled",
     "task.updated",
 }
@@ -394,6 +395,7 @@ def test_periodic_jobs_come_from_the_apps_registry() -> None:
         "automation_monitors": (dt.timedelta(minutes=1), "voronka.automation.jobs"),
         "webhooks_deliver": (dt.timedelta(seconds=10), "voronka.integrations.jobs"),
         "webhooks_prune": (dt.timedelta(hours=1), "voronka.integrations.jobs"),
+        "tasks_overdue": (dt.timedelta(minutes=1), "voronka.activities.jobs"),
     }
     with pytest.raises(ImproperlyConfigured, match="twice"):
         register_periodic("history_prune", every=dt.timedelta(hours=1), enqueue=lambda: None)

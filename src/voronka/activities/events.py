@@ -43,6 +43,15 @@ TASK_COMPLETED = declare(
     description="A task was completed with a result.",
     emitted_by=f"{TASKS}.task_complete",
 )
+TASK_OVERDUE = declare(
+    "task.overdue",
+    TaskPayload,
+    description=(
+        "An open task passed its deadline (once per task and deadline; emitted by the worker's "
+        "overdue sweep)."
+    ),
+    emitted_by=f"{TASKS}.tasks_overdue_emit",
+)
 TASK_RESCHEDULED = declare(
     "task.rescheduled",
     TaskRescheduledPayload,

@@ -3,6 +3,8 @@ Each is idempotent: running twice has the effect of running once."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -11,7 +13,9 @@ from django_tasks import task
 
 from voronka.activities.models import Notification
 from voronka.activities.notifications import notification_text
+from voronka.activities.tasks_services import tasks_overdue_emit
 from voronka.kernel import clock
+from voronka.kernel.jobs import periodic
 
 
 @task()
@@ -41,3 +45,10 @@ def send_notification_email(notification_id: int) -> bool:
         Notification.objects.filter(pk=notification_id).update(emailed_at=None)
         raise
     return True
+
+
+@periodic("tasks_overdue", every=dt.timedelta(minutes=1))
+@task()
+def emit_overdue_tasks() -> int:
+    """Emit task.overdue for the open tasks whose deadline has passed (each once per deadline)."""
+    return tasks_overdue_emit()

@@ -37,6 +37,13 @@ class TaskStatus(models.TextChoices):
     DONE = "done", _("Выполнена")
 
 
+# An open task whose current deadline has not had its task.overdue event: the overdue sweep's
+# filter and its partial index's condition (one expression: the planner matches them).
+OVERDUE_DUE = models.Q(status="open") & (
+    models.Q(overdue_for__isnull=True) | ~models.Q(overdue_for=models.F("deadline"))
+)
+
+
 class Task(models.Model):
     """Responsible + deadline + type + comment, all four mandatory (seed 003)."""
 
@@ -67,10 +74,20 @@ class Task(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     version = models.PositiveIntegerField(default=1)
+    # The deadline for which `task.overdue` was emitted (tasks_overdue_emit): once per task and
+    # deadline; a deadline moved and passed again differs from it, and emits again.
+    overdue_for = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["deadline", "id"]
         indexes = [
+            # The overdue sweep: open tasks whose deadline has not had its task.overdue yet — a
+            # task leaves the index once emitted, so a sweep reads only the newly overdue.
+            models.Index(
+                fields=["deadline"],
+                name="task_overdue_due_idx",
+                condition=OVERDUE_DUE,
+            ),
             # deal, contact at the end: the badges' "today before now" count splits open tasks by
             # what they hang on from the index alone (index-only scan; not INCLUDE: SQLite has none).
             models.Index(

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -83,17 +84,16 @@ def notify(
     deal_id: int | None = None,
     email: bool = True,
 ) -> Notification | None:
-    """Idempotent by (user, kind, task, key) for a task's notification (an automation run's is
-    made once by its run ledger); e-mail is sent after commit by the worker unless `email` is
-    False. The text is rendered when read, in the reader's language (`notification_text`).
+    """Idempotent by (user, kind, task, key) for a task's notification, and by (user, kind, key)
+    for one without a task when it has a key (an automation run's: "run:<id>"); e-mail is sent
+    after commit by the worker unless `email` is False. The text is rendered when read, in the reader's language (`notification_text`).
     Called by the `notifications` consumer (activities/consumers.py) and the automation's
     notify action and overdue monitors."""
     values = jsonable(values)
     text = text_for(user, message, values)
-    if (
-        task is not None
-        and Notification.objects.filter(user=user, kind=kind, task=task, dedup_key=key).exists()
-    ):
+    if (task is not None or key) and Notification.objects.filter(
+        user=user, kind=kind, task=task, dedup_key=key
+    ).exists():
         return None
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin loses on the unique key
@@ -115,26 +115,30 @@ def notify(
 
 def notify_many(items: list[dict[str, Any]]) -> int:
     """notify(**item) for each item, the ones without e-mail written in one statement (a batch
-    of robots' tasks); the same deduplication (the unique key drops a twin). Returns how many
-    notifications were written."""
+    of robots' tasks, a robot's notification to a role); the same deduplication (the unique key
+    drops a twin; without a task, the key read first). Returns how many notifications were
+    written."""
     written = 0
     quiet = []
     for item in items:
-        if item.get("email", True) or item.get("task") is None:
+        if item.get("email", True) or (item.get("task") is None and not item.get("key")):
             written += notify(**item) is not None
         else:
             quiet.append(item)
     if not quiet:
         return written
-    seen = set(
+    tasks = [item["task"] for item in quiet if item["task"] is not None]
+    seen: set[tuple[int, str, int | None, str]] = set(
         Notification.objects.filter(
-            task__in=[item["task"] for item in quiet], user__in=[item["user"] for item in quiet]
+            Q(task__in=tasks)
+            | Q(task__isnull=True, dedup_key__in={i.get("key", "") for i in quiet}),
+            user__in=[item["user"] for item in quiet],
         ).values_list("user_id", "kind", "task_id", "dedup_key")
     )
     rows = []
     for item in quiet:
         user, task, key = item["user"], item["task"], item.get("key", "")
-        identity = (user.pk, item["kind"], task.pk, key)
+        identity = (user.pk, item["kind"], task.pk if task is not None else None, key)
         if identity in seen:
             continue
         seen.add(identity)
@@ -144,7 +148,7 @@ def notify_many(items: list[dict[str, Any]]) -> int:
                 user=user,
                 kind=item["kind"],
                 task=task,
-                deal_id=task.deal_id,
+                deal_id=task.deal_id if task is not None else item.get("deal_id"),
                 text=text_for(user, item["message"], values)[:500],
                 params={"message": item["message"], "values": values},
                 dedup_key=key,

@@ -15,18 +15,20 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Min
+from django.db import connection, transaction
+from django.db.models import F, Min, QuerySet
 from django.utils.translation import gettext as _
 
 from voronka.activities.events import (
     TASK_COMPLETED,
     TASK_CREATED,
+    TASK_OVERDUE,
     TASK_RESCHEDULED,
     TASK_UPDATED,
 )
 from voronka.activities.inputs import TASK, TASK_COMPLETE, TASK_RESCHEDULE
 from voronka.activities.models import (
+    OVERDUE_DUE,
     Notification,
     Task,
     TaskDayCounter,
@@ -489,6 +491,64 @@ def task_update(*, task: Task, actor: Actor, data: Mapping[str, Any]) -> Task:
         audit(actor=actor, obj=task, action="updated", changes=changes)
         emit(TASK_UPDATED, obj=task, actor=actor, payload={**_payload(task), "changes": changes})
     return task
+
+
+# A task overdue for longer when the sweep first sees it (the worker was down for days, tasks
+# imported with old deadlines, the first sweep after an upgrade) is not announced: a trigger on
+# task.overdue must not move a year's deals at once.
+OVERDUE_WINDOW = dt.timedelta(days=3)
+OVERDUE_BATCH = 1000
+
+
+def tasks_overdue_emit(
+    *, now: dt.datetime | None = None, batch: int = OVERDUE_BATCH, rounds: int = 1000
+) -> int:
+    """`task.overdue` for every open task whose deadline has passed (within OVERDUE_WINDOW) and
+    has not had its event: once per task and deadline. A batch's tasks get their marker
+    (`overdue_for` = the deadline) and their events in one transaction — a sweep killed midway
+    leaves no event without its marker, nor a marker without its event. Two sweeps at once:
+    PostgreSQL locks the batch's rows (`FOR UPDATE SKIP LOCKED`: the other sweep takes other
+    tasks, and re-reads a row it waited for with its marker set), SQLite's write transaction
+    serialises them. Set-based: per batch one indexed SELECT (task_overdue_due_idx holds only the
+    tasks still owed an event), one UPDATE, one INSERT of the events. Returns the events
+    emitted."""
+    now = now or clock.db_now()
+    actor = Actor.system()
+    emitted = 0
+    for _round in range(rounds):
+        with transaction.atomic(), caused_by(f"job:tasks_overdue:{now.isoformat()}"[:96]):
+            due = tasks_overdue_due(now)
+            if connection.vendor == "postgresql":
+                due = due.select_for_update(skip_locked=True, of=("self",))
+            tasks = list(
+                due.only("id", "responsible_id", "deadline", "deal_id", "type", "status")[:batch]
+            )
+            if not tasks:
+                break
+            overdue_mark([task.pk for task in tasks])
+            emit_many(
+                [
+                    event_row(TASK_OVERDUE, obj=task, actor=actor, payload=_payload(task))
+                    for task in tasks
+                ]
+            )
+        emitted += len(tasks)
+        if len(tasks) < batch:
+            break
+    return emitted
+
+
+def tasks_overdue_due(now: dt.datetime) -> QuerySet[Task]:
+    """The open tasks owed a task.overdue now, oldest deadline first (task_overdue_due_idx)."""
+    return Task.objects.filter(
+        OVERDUE_DUE, deadline__lt=now, deadline__gte=now - OVERDUE_WINDOW
+    ).order_by("deadline", "id")
+
+
+def overdue_mark(task_ids: list[int]) -> int:
+    """The idempotency marker of tasks_overdue_emit: these tasks' current deadline has had its
+    event (a negative control switches it off)."""
+    return Task.objects.filter(pk__in=task_ids).update(overdue_for=F("deadline"))
 
 
 def notifications_mark_read(*, user: User, ids: list[int] | None = None) -> int:

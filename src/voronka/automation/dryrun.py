@@ -46,10 +46,13 @@ from voronka.automation.executor import PERMANENT, build_context, perform
 from voronka.automation.models import Rule, RuleKind, RuleRun
 from voronka.automation.monitors import OverdueTask
 from voronka.automation.registry import MONITORS
-from voronka.automation.rules_io import rules_load
+from voronka.automation.rules_io import import_actor, rules_load
+from voronka.automation.services import CONFIGURE
 from voronka.deals.models import Stage, StageChange, StageSemantic, stage_sla_breach_at
 from voronka.identity.models import User
+from voronka.identity.permissions import require_actor_flag
 from voronka.kernel import clock
+from voronka.kernel.actor import Actor
 from voronka.kernel.errors import ApplicationError, ValidationError
 
 STAGE_EVENTS = frozenset(
@@ -568,8 +571,13 @@ def dry_run(
     return DryRunReport(since=since, until=end, rules=reports)
 
 
-def rule_dry_run(rule: Rule, since: dt.datetime, until: dt.datetime | None = None) -> DryRunReport:
-    """One stored rule: what would this robot have done (the UI)."""
+def rule_dry_run(
+    rule: Rule, since: dt.datetime, until: dt.datetime | None = None, *, actor: Actor
+) -> DryRunReport:
+    """One stored rule: what would this robot have done (the UI, `--rule`). Only someone who
+    may configure the rules may replay one (the right the rule services and selectors check:
+    a replay shows the deals and people the rule touched)."""
+    require_actor_flag(actor, CONFIGURE)
     return dry_run([rule], since=since, until=until)
 
 
@@ -581,7 +589,9 @@ def file_dry_run(
     until: dt.datetime | None = None,
     filename: str = "rules.yaml",
 ) -> DryRunReport:
-    """A file's rules, validated as import validates them and owned by `owner`, never saved."""
+    """A file's rules, validated as import validates them and owned by `owner`, never saved.
+    The owner is whoever replays them (`--as`, as import): they must be allowed to configure."""
+    require_actor_flag(import_actor(owner), CONFIGURE)
     loaded = rules_load(text=text, owner=owner, filename=filename)
     return dry_run(
         [item.rule for item in loaded],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from django.utils import timezone
@@ -24,9 +24,10 @@ from pydantic import BaseModel
 from voronka.activities.models import TaskType
 from voronka.automation.actions.deals import SETTABLE
 from voronka.automation.conditions import FIELDS as CONDITION_FIELDS
+from voronka.automation.conditions import OP_SIGNS, OPS_BY_KIND, REF_KINDS, field_kind
 from voronka.automation.models import Rule, RuleKind
 from voronka.automation.registry import ACTIONS, MONITORS, Params
-from voronka.automation.selectors import Choice, RuleFormChoices
+from voronka.automation.selectors import Choice, OptionGroup, RuleFormChoices, condition_names
 from voronka.kernel.events import EVENTS
 
 # --- labels ---------------------------------------------------------------------------------------
@@ -35,6 +36,7 @@ from voronka.kernel.events import EVENTS
 EVENT_LABELS: dict[str, Promise] = {
     "task.completed": gettext_lazy("Задача выполнена"),
     "task.created": gettext_lazy("Задача создана"),
+    "task.overdue": gettext_lazy("Задача просрочена"),
     "task.rescheduled": gettext_lazy("Срок задачи перенесён"),
     "task.updated": gettext_lazy("Задача изменена"),
     "deal.created": gettext_lazy("Сделка создана"),
@@ -88,6 +90,9 @@ FIELD_LABELS: dict[str, Promise] = {
 MODEL_FIELD_LABELS: dict[tuple[str, str], Promise] = {
     ("Who", "kind"): gettext_lazy("Кто"),
     ("Who", "user"): gettext_lazy("Сотрудник"),
+    ("Recipients", "kind"): gettext_lazy("Кто"),
+    ("Recipients", "user"): gettext_lazy("Сотрудник"),
+    ("Recipients", "role"): gettext_lazy("Роль"),
     ("When", "kind"): gettext_lazy("Когда"),
     ("When", "amount"): gettext_lazy("Сколько"),
     ("When", "unit"): gettext_lazy("Единица"),
@@ -102,8 +107,10 @@ MODEL_FIELD_LABELS: dict[tuple[str, str], Promise] = {
 # A literal's label: (field, value) first, then the value alone.
 LITERAL_LABELS: dict[Any, Promise] = {
     ("kind", "deal"): gettext_lazy("Ответственный сделки"),
+    ("kind", "responsible"): gettext_lazy("Ответственный объекта"),
     ("kind", "head"): gettext_lazy("Руководитель ответственного"),
     ("kind", "user"): gettext_lazy("Выбранный сотрудник"),
+    ("kind", "role"): gettext_lazy("Роль…"),
     ("kind", "after"): gettext_lazy("Через N после входа в стадию"),
     ("kind", "before_field"): gettext_lazy("За N дней до даты из поля"),
     ("kind", "fixed"): gettext_lazy("В фиксированную дату"),
@@ -133,6 +140,8 @@ TEXTAREAS = frozenset({"comment", "text"})
 # A field shown only while a sibling selector has one of these values (and read only then).
 SHOWN_IF: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("Who", "user"): ("kind", frozenset({"user"})),
+    ("Recipients", "user"): ("kind", frozenset({"user"})),
+    ("Recipients", "role"): ("kind", frozenset({"role"})),
     ("When", "amount"): ("kind", frozenset({"after", "before_field"})),
     ("When", "unit"): ("kind", frozenset({"after"})),
     ("When", "field"): ("kind", frozenset({"before_field"})),
@@ -237,6 +246,7 @@ class Widget:
     shown_if: str = ""  # the input name of the sibling selector
     shown_values: str = ""  # space-separated values of it that show this field
     hint: str = ""
+    note: str = ""  # a line under the input that explains it
 
     @property
     def input_id(self) -> str:
@@ -365,6 +375,10 @@ def widgets(
         elif name == "user" and tp is int:
             w.kind, w.choices = "select", pickers.choices.users
             w.empty_label = "—"
+        elif name == "role" and tp is int:
+            w.kind, w.choices = "select", pickers.choices.roles
+            w.empty_label = "—"
+            w.note = _("Все активные сотрудники с этой ролью, которым видна сделка")
         elif name == "department" and tp is int:
             w.kind, w.choices = "select", pickers.choices.departments
             w.empty_label = _("— без отдела —")
@@ -480,10 +494,63 @@ def _aware_iso(raw: str) -> str:
 
 @dataclass
 class CondRow:
-    field: str = ""
+    """One condition row: its inputs are named `cond-<index>-…`; the value is picked by the
+    widget of the field's kind (`cond-<index>-<kind>`: a select of people, stages, loss
+    reasons, task types or a list field's options, the company picker; text otherwise)."""
+
+    index: str = "__i__"
+    values: list[str] = field(default_factory=list)  # the picked ids / options
+    field: str = ""  # (after `values`: the name hides dataclasses.field below it)
     op: str = "eq"
-    value: str = ""
+    value: str = ""  # the text input's value
+    kind: str = "text"
+    label: str = ""  # the picked company's name
     error: str = ""
+
+    def prefix(self) -> str:
+        return f"cond-{self.index}-"
+
+    @property
+    def multiple(self) -> bool:
+        return self.op == "in"
+
+
+@dataclass(frozen=True)
+class CondField:
+    value: str
+    label: str
+    kind: str
+    key: str = ""  # a list field's key (its options' select)
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CondOp:
+    value: str
+    label: str
+    kinds: str  # space-separated kinds it fits
+
+
+def condition_text(condition: Mapping[str, Any], names: Mapping[tuple[str, str], str]) -> str:
+    """A condition in words for a robot's card: "Ответственный = Анна Иванова"."""
+    name = str(condition.get("field") or "")
+    if name.startswith("custom."):
+        label = names.get(("custom", name[7:]), name[7:])
+    else:
+        label = str(CONDITION_FIELDS.get(name, name))
+    op = str(condition.get("op") or "eq")
+    if op in VALUELESS_OPS:
+        return f"{label}: {OPS[op]}"
+    kind = field_kind(name)
+    value = condition.get("value")
+
+    def shown(item: Any) -> str:
+        if kind == "task_type" and str(item) in TaskType.values:
+            return str(TaskType(str(item)).label)
+        return names.get((kind, str(item)), str(item))
+
+    text = ", ".join(shown(v) for v in value) if isinstance(value, list) else shown(value)
+    return f"{label} {OP_SIGNS.get(op, op)} {text}"
 
 
 @dataclass
@@ -513,6 +580,16 @@ class RuleForm:
     delay_unit: str
     delay_units: list[Choice]
     message: str = ""
+    cond_fields: list[CondField] = field(default_factory=list)
+    cond_ops: list[CondOp] = field(default_factory=list)
+    cond_stages: list[Any] = field(default_factory=list)  # the rule's pipeline's (or all)
+    choices: RuleFormChoices | None = None
+    blank_row: CondRow = field(default_factory=CondRow)  # the template of an added row
+    new_row: CondRow = field(default_factory=CondRow)  # the empty row after the stored ones
+
+    @property
+    def task_types(self) -> list[tuple[str, str]]:
+        return [(str(v), str(label)) for v, label in TaskType.choices]
 
     @property
     def is_robot(self) -> bool:
@@ -618,19 +695,64 @@ def rule_form(
                 _whole(errors, "monitor_params", monitor_errors) if mine else "",
             )
         )
+    choices = pickers.choices
+    cond_fields = [CondField(k, str(v), field_kind(k)) for k, v in CONDITION_FIELDS.items()] + [
+        CondField(
+            f"custom.{c.value}",
+            c.label,
+            _custom_kind(str(c.value), choices),
+            str(c.value),
+            tuple(choices.field_options.get(str(c.value), ())),
+        )
+        for c in choices.deal_fields
+    ]
+    kinds = {f.value: f.kind for f in cond_fields}
+    stored = [raw for raw in data.get("conditions") or [] if isinstance(raw, Mapping)]
+    names = condition_names(stored) if stored else {}
     conditions = []
-    for i, raw in enumerate(data.get("conditions") or []):
-        raw = raw if isinstance(raw, Mapping) else {}
+    for i, raw in enumerate(stored):
+        name = str(raw.get("field") or "")
         value = raw.get("value")
-        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else value
+        items = [str(v) for v in value] if isinstance(value, list) else []
+        if not isinstance(value, list) and value not in (None, ""):
+            items = [str(value)]
+        kind = kinds.get(name, field_kind(name))
         conditions.append(
             CondRow(
-                str(raw.get("field") or ""),
-                str(raw.get("op") or "eq"),
-                "" if shown is None else str(shown),
-                next((m for k, m in errors.items() if k.startswith(f"conditions.{i}")), ""),
+                index=str(i),
+                field=name,
+                op=str(raw.get("op") or "eq"),
+                value=", ".join(items),
+                values=items,
+                kind=kind,
+                label=names.get(("company", items[0]), "") if kind == "company" and items else "",
+                error=next((m for k, m in errors.items() if k.startswith(f"conditions.{i}")), ""),
             )
         )
+    # A picked value the lists do not offer (a dismissed person, a retired reason): offered too.
+    offered = {str(o.value) for g in choices.people for o in g.options}
+    gone = sorted(
+        {v for row in conditions if row.kind == "user" for v in row.values if v not in offered}
+    )
+    if gone:
+        choices = replace(
+            choices,
+            people=[
+                *choices.people,
+                OptionGroup(_("Неактивные"), [Choice(v, names.get(("user", v), v)) for v in gone]),
+            ],
+        )
+    pipeline_id = data.get("pipeline") or next(
+        (
+            g.pipeline.value
+            for g in choices.stages
+            if any(s.value == data.get("stage") for s in g.stages)
+        ),
+        None,
+    )
+    cond_stages = [
+        g for g in choices.stages if pipeline_id is None or g.pipeline.value == pipeline_id
+    ]
     amount, unit = split_delay(int(data.get("delay_seconds") or 0))
     condition_fields = [Choice(k, str(v)) for k, v in CONDITION_FIELDS.items()] + [
         Choice(f"custom.{c.value}", c.label) for c in pickers.choices.deal_fields
@@ -646,6 +768,15 @@ def rule_form(
         condition_fields=condition_fields,
         conditions=conditions,
         stages=pickers.choices.stages,
+        cond_fields=cond_fields,
+        cond_ops=[
+            CondOp(op, str(OPS[op]), " ".join(k for k, ops in OPS_BY_KIND.items() if op in ops))
+            for op in OPS
+        ],
+        cond_stages=cond_stages,
+        choices=choices,
+        blank_row=CondRow(index="__i__"),
+        new_row=CondRow(index=str(len(conditions))),
         delay_amount=amount,
         delay_unit=unit,
         delay_units=[Choice(u, str(label)) for u, _size, label in DELAY_UNITS],
@@ -653,7 +784,52 @@ def rule_form(
     )
 
 
+def _custom_kind(key: str, choices: RuleFormChoices) -> str:
+    return field_kind(f"custom.{key}", choices.field_types)
+
+
 def _conditions(post: Any) -> list[dict[str, Any]]:
+    """The posted condition rows (`cond-<i>-field`, `-op`, and the value of the widget of the
+    field's kind), in their order on the page; an empty row is left out. The form posts each
+    row's kind as `cond-<i>-kind` (the field's, as the page knew it)."""
+    if "cond_field" in post:
+        return _legacy_conditions(post)
+    rows = sorted(
+        {
+            int(k.split("-")[1])
+            for k in post
+            if k.startswith("cond-") and k.endswith("-field") and k.split("-")[1].isdigit()
+        }
+    )
+    out: list[dict[str, Any]] = []
+    for i in rows:
+        prefix = f"cond-{i}-"
+        name = str(post.get(prefix + "field", ""))
+        if not name:
+            continue
+        op = str(post.get(prefix + "op", "eq"))
+        row: dict[str, Any] = {"field": name, "op": op}
+        if op not in VALUELESS_OPS:
+            kind = str(post.get(prefix + "kind", "") or field_kind(name))
+            if kind in ("text", "number"):
+                raw = str(post.get(prefix + "text", ""))
+                row["value"] = (
+                    [v.strip() for v in raw.split(",") if v.strip()] if op == "in" else raw.strip()
+                )
+            else:
+                widget = prefix + (f"choice-{name[7:]}" if kind == "choice" else kind)
+                picked = [str(v) for v in post.getlist(widget) if str(v).strip()]
+                if op == "in":
+                    row["value"] = [_int_or_raw(v) if kind in REF_KINDS else v for v in picked]
+                else:
+                    one = picked[0] if picked else ""
+                    row["value"] = _int_or_raw(one) if kind in REF_KINDS and one else one
+        out.append(row)
+    return out
+
+
+def _legacy_conditions(post: Any) -> list[dict[str, Any]]:
+    """Rows posted as parallel lists (`cond_field`, `cond_op`, `cond_value`), values as text."""
     fields, ops, values = (post.getlist(k) for k in ("cond_field", "cond_op", "cond_value"))
     out: list[dict[str, Any]] = []
     for i, name in enumerate(fields):

@@ -42,7 +42,8 @@ class RuleQuerySet(models.QuerySet["Rule"]):
         return self.filter(enabled=True)
 
     def robots_of(self, stage_id: int) -> RuleQuerySet:
-        return self.filter(kind=RuleKind.ROBOT, stage_id=stage_id)
+        """A stage's robots in the order they run (`sort`, then the older first)."""
+        return self.filter(kind=RuleKind.ROBOT, stage_id=stage_id).order_by("sort", "id")
 
 
 class Rule(models.Model):
@@ -115,9 +116,6 @@ class RunStatus(models.TextChoices):
 class RuleRunQuerySet(models.QuerySet["RuleRun"]):
     def failed(self) -> RuleRunQuerySet:
         return self.filter(status=RunStatus.FAILED)
-
-    def finished(self) -> RuleRunQuerySet:
-        return self.filter(status__in=[RunStatus.DONE, RunStatus.SKIPPED, RunStatus.FAILED])
 
 
 class RuleRun(models.Model):

@@ -4,7 +4,7 @@ that moves between installations — `voronka automation export > rules.yaml`,
 replays.
 
 The file names what a rule refers to, never by id: pipelines and stages by name, users by
-username, departments by name. A stage in the rule's own pipeline is its name; a stage elsewhere
+username, departments by name, roles by code, loss reasons by name. A stage in the rule's own pipeline is its name; a stage elsewhere
 is `{pipeline: …, stage: …}`. Ids are resolved on import, against this installation::
 
     version: 1
@@ -57,8 +57,8 @@ from voronka.automation.services import (
     rule_input,
     rule_update,
 )
-from voronka.deals.models import Pipeline, Stage
-from voronka.identity.models import Department, User
+from voronka.deals.models import LossReason, Pipeline, Stage
+from voronka.identity.models import Department, Role, User
 from voronka.identity.permissions import require_actor_flag
 from voronka.identity.scopes import has_flag
 from voronka.kernel.actor import Actor, ActorKind
@@ -72,12 +72,18 @@ PARAM_REFS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("stage",), "stage"),
     (("responsible", "user"), "user"),
     (("to", "user"), "user"),
+    (("to", "role"), "role"),
     (("users",), "users"),
     (("department",), "department"),
 )
 # Conditions whose value is an id: the field → what it names (a company stays an id: it is
 # data, not configuration).
-CONDITION_REFS = {"responsible": "user", "task.responsible": "user", "stage": "stage"}
+CONDITION_REFS = {
+    "responsible": "user",
+    "task.responsible": "user",
+    "stage": "stage",
+    "loss_reason": "loss_reason",
+}
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -127,6 +133,8 @@ class Names:
         }
         self.users: dict[int, str] = dict(User.objects.values_list("pk", "username"))
         self.departments: dict[int, str] = dict(Department.objects.values_list("pk", "name"))
+        self.roles: dict[int, str] = dict(Role.objects.values_list("pk", "code"))
+        self.loss_reasons: dict[int, str] = dict(LossReason.objects.values_list("pk", "name"))
 
     # id -> name (export) ------------------------------------------------------------------------
 
@@ -148,6 +156,10 @@ class Names:
             return self.users.get(pk, value)
         if kind == "department":
             return self.departments.get(pk, value)
+        if kind == "role":
+            return self.roles.get(pk, value)
+        if kind == "loss_reason":
+            return self.loss_reasons.get(pk, value)
         raise KeyError(kind)
 
     # name -> id (import) ------------------------------------------------------------------------
@@ -165,6 +177,10 @@ class Names:
             return self._one(
                 self.departments, value, _("Нет отдела «%s»"), _("Отделов «%s» несколько")
             )
+        if kind == "role":
+            return self._one(self.roles, value, _("Нет роли «%s»"), "")
+        if kind == "loss_reason":
+            return self._one(self.loss_reasons, value, _("Нет причины проигрыша «%s»"), "")
         raise KeyError(kind)
 
     def _one(self, table: Mapping[int, str], value: Any, missing: str, twice: str) -> int:

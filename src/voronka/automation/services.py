@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils.translation import gettext as _
 from pydantic import ValidationError as PydanticValidationError
 
-from voronka.automation.conditions import parse_conditions
+from voronka.automation.actions.common import missing_references
+from voronka.automation.conditions import check_references, parse_conditions
 from voronka.automation.events import RULE_CHANGED, RULE_CREATED, RULE_DELETED
 from voronka.automation.models import Rule, RuleKind, RuleRun, RunStatus
 from voronka.automation.registry import ACTIONS, MONITORS
@@ -43,6 +45,17 @@ def _errors(exc: PydanticValidationError, prefix: str = "") -> dict[str, str]:
     }
 
 
+def _condition_rows(errors: Mapping[str, str]) -> dict[str, str]:
+    """A bad condition's message names its row ("Условие 2: …"), as the form lists them."""
+    out = {}
+    for key, message in errors.items():
+        index = key.split(".")[1] if key.count(".") >= 1 else ""
+        if index.isdigit():
+            message = _("Условие %(n)s: %(message)s") % {"n": int(index) + 1, "message": message}
+        out[key] = message
+    return out
+
+
 def _parts_errors(raw: Mapping[str, Any]) -> dict[str, str]:
     """When the rule's own fields are wrong, its action's parameters and its conditions are
     still checked, so the form shows every error at once, not in two rounds."""
@@ -57,7 +70,7 @@ def _parts_errors(raw: Mapping[str, Any]) -> dict[str, str]:
     try:
         parse_conditions(raw.get("conditions"))
     except PydanticValidationError as exc:
-        errors.update(_errors(exc, "conditions."))
+        errors.update(_condition_rows(_errors(exc, "conditions.")))
     except ValueError as exc:
         errors["conditions"] = str(exc)
     return errors
@@ -124,15 +137,21 @@ def rule_clean(data: Mapping[str, Any]) -> dict[str, Any]:
             errors["action"] = _("Это действие не работает с объектом монитора")
         if rule.kind != RuleKind.TRIGGER or rule.stage is not None:
             try:
-                params = action.params.model_validate(params).model_dump(
-                    mode="json", exclude_defaults=False
-                )
+                checked = action.params.model_validate(params)
             except PydanticValidationError as exc:
                 errors.update(_errors(exc, "params."))
+            else:
+                params = checked.model_dump(mode="json", exclude_defaults=False)
+                missing = missing_references(checked)
+                errors.update({f"params.{k}": v for k, v in missing.items()})
     try:
-        conditions = [c.model_dump(mode="json") for c in parse_conditions(rule.conditions)]
+        conditions, refused = check_references(
+            parse_conditions(rule.conditions),
+            pipeline=pipeline_id if rule.kind != RuleKind.MONITOR else None,
+        )
+        errors.update(refused)
     except PydanticValidationError as exc:
-        errors.update(_errors(exc, "conditions."))
+        errors.update(_condition_rows(_errors(exc, "conditions.")))
         conditions = []
     except ValueError as exc:
         errors["conditions"] = str(exc)
@@ -191,8 +210,11 @@ def rule_get_for_write(*, actor: Actor, rule_id: int) -> Rule:
 def rule_create(*, actor: Actor, data: Mapping[str, Any]) -> Rule:
     require_actor_flag(actor, CONFIGURE)
     now = clock.now()
+    columns = rule_clean(data)
+    if columns["kind"] == RuleKind.ROBOT and not columns["sort"]:
+        columns["sort"] = _next_sort(columns["stage_id"])  # 0: the last of its stage
     rule = Rule.objects.create(
-        owner=actor.user, created_at=now, updated_at=now, since_event=head(), **rule_clean(data)
+        owner=actor.user, created_at=now, updated_at=now, since_event=head(), **columns
     )
     audit(actor=actor, obj=rule, action="created", changes=diff({}, _snapshot(rule)))
     emit(RULE_CREATED, obj=rule, actor=actor)
@@ -213,8 +235,11 @@ def rule_update(*, actor: Actor, rule_id: int, data: Mapping[str, Any]) -> Rule:
     if "stage" in data and "pipeline" not in data:
         merged["pipeline"] = None  # the stage names its pipeline
     was_enabled = rule.enabled
+    was_stage = rule.stage_id
     for key, value in rule_clean(merged).items():
         setattr(rule, key, value)
+    if rule.kind == RuleKind.ROBOT and rule.stage_id != was_stage and not data.get("sort"):
+        rule.sort = _next_sort(rule.stage_id)  # moved to another stage: its last robot
     if rule.enabled and not was_enabled:
         rule.since_event = head()  # switched on: what happened while it was off does not fire it
     rule.owner = actor.user
@@ -224,6 +249,47 @@ def rule_update(*, actor: Actor, rule_id: int, data: Mapping[str, Any]) -> Rule:
     audit(actor=actor, obj=rule, action="updated", changes=diff(before, _snapshot(rule)))
     emit(RULE_CHANGED, obj=rule, actor=actor)
     return rule
+
+
+def _next_sort(stage_id: int | None) -> int:
+    """The place after a stage's last robot."""
+    if stage_id is None:
+        return 0
+    last = Rule.objects.robots_of(stage_id).aggregate(last=Max("sort"))["last"]
+    return (last or 0) + 1
+
+
+@transaction.atomic
+def rule_move(*, actor: Actor, rule_id: int, step: int) -> Rule:
+    """Move a robot one place earlier (`step` -1) or later (+1) among its stage's robots: they
+    run in that order (the planner plans a stage's robots by `sort`, then id). The stage's
+    robots are numbered 1…n again, so equal or sparse numbers (an API's or a file's) are
+    settled by the order they ran in. The robot keeps its owner and version: the order is the
+    stage's, not what the robot does."""
+    rule = rule_get_for_write(actor=actor, rule_id=rule_id)
+    if rule.kind != RuleKind.ROBOT or rule.stage_id is None:
+        raise ValidationError({"sort": _("Порядок меняется только у роботов стадии")})
+    if step not in (-1, 1):
+        raise ValidationError({"step": _("Сдвиг — на одно место вверх или вниз")})
+    robots = list(Rule.objects.robots_of(rule.stage_id).select_for_update())
+    at = next(i for i, r in enumerate(robots) if r.pk == rule.pk)
+    to = at + step
+    if 0 <= to < len(robots):
+        robots[at], robots[to] = robots[to], robots[at]
+    before = {r.pk: r.sort for r in robots}
+    changed = []
+    for place, robot in enumerate(robots, start=1):
+        if robot.sort != place:
+            robot.sort = place
+            changed.append(robot)
+    if changed:
+        Rule.objects.bulk_update(changed, ["sort"])
+    moved = next(r for r in robots if r.pk == rule.pk)
+    if before[moved.pk] != moved.sort:
+        audit(
+            actor=actor, obj=moved, action="moved", changes={"sort": [before[moved.pk], moved.sort]}
+        )
+    return moved
 
 
 @transaction.atomic

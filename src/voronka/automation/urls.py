@@ -19,6 +19,7 @@ urlpatterns = [
     path("settings/automation/rules/<int:rule_id>/", views.rule_edit, name="rule-edit"),
     path("settings/automation/rules/<int:rule_id>/toggle/", views.rule_toggle, name="rule-toggle"),
     path("settings/automation/rules/<int:rule_id>/delete/", views.rule_delete, name="rule-delete"),
+    path("settings/automation/rules/<int:rule_id>/move/", views.rule_move, name="rule-move"),
     path(
         "settings/automation/rules/<int:rule_id>/dry-run/",
         views.rule_dry_run,

@@ -22,6 +22,7 @@ from voronka.automation import dryrun, selectors, services
 from voronka.automation.forms import (
     Pickers,
     action_label,
+    condition_text,
     delay_text,
     event_label,
     monitor_label,
@@ -101,6 +102,9 @@ class Card:
 
     rule: Rule
     counts: RunCounts = field(default_factory=RunCounts)
+    condition_texts: list[str] = field(default_factory=list)  # names, not ids
+    first: bool = False  # the first / last robot of its stage (its ↑ / ↓ does nothing)
+    last: bool = False
 
     @property
     def icon(self) -> str:
@@ -134,7 +138,15 @@ class Card:
 def _cards(actor: Actor, rules: list[Rule]) -> list[Card]:
     since = clock.now() - dt.timedelta(hours=24)
     counts = selectors.run_counts(actor=actor, rule_ids=[r.pk for r in rules], since=since)
-    return [Card(r, counts.get(r.pk, RunCounts())) for r in rules]
+    names = selectors.condition_names([c for r in rules for c in r.conditions or []])
+    return [
+        Card(
+            r,
+            counts.get(r.pk, RunCounts()),
+            [condition_text(c, names) for c in r.conditions or [] if isinstance(c, dict)],
+        )
+        for r in rules
+    ]
 
 
 @dataclass
@@ -175,6 +187,9 @@ def pipeline_automation(request: HttpRequest, pipeline_id: int) -> HttpResponse:
         if column is None:
             continue
         (column.triggers if card.rule.kind == RuleKind.TRIGGER else column.robots).append(card)
+    for column in columns.values():
+        if column.robots:
+            column.robots[0].first = column.robots[-1].last = True
     return render(
         request,
         "automation/pipeline.html",
@@ -339,6 +354,9 @@ def rule_toggle(request: HttpRequest, rule_id: int) -> HttpResponse:
         rule = services.rule_update(actor=actor, rule_id=rule.pk, data={"enabled": wanted})
     if is_htmx(request):
         card = _cards(actor, [rule])[0]
+        if rule.kind == RuleKind.ROBOT and rule.stage_id is not None:  # its ↑/↓ as on the board
+            ids = [r.pk for r in selectors.stage_robots(actor=actor, stage_id=rule.stage_id)]
+            card.first, card.last = ids[:1] == [rule.pk], ids[-1:] == [rule.pk]
         template = (
             "automation/_monitor_row.html"
             if rule.kind == RuleKind.MONITOR
@@ -348,6 +366,37 @@ def rule_toggle(request: HttpRequest, rule_id: int) -> HttpResponse:
         )
         return render(request, template, {"card": card})
     return redirect(next_url(request, _back_url(rule.kind, rule.pipeline_id, rule.pk)))
+
+
+@configure_required
+@require_POST
+def rule_move(request: HttpRequest, rule_id: int) -> HttpResponse:
+    """Move a robot one place up (`step=-1`) or down (`step=1`) among its stage's robots; htmx
+    gets the stage's robot zone again, a plain form goes back to the card."""
+    actor = ui_actor(request)
+    step = -1 if request.POST.get("step") == "-1" else 1
+    try:
+        rule = services.rule_move(actor=actor, rule_id=rule_id, step=step)
+    except ApplicationError as exc:
+        if exc.status in (403, 404):
+            raise
+        messages.error(request, exc.message)
+        return redirect(next_url(request, reverse("automation:home")))
+    if is_htmx(request) and rule.stage_id is not None:
+        cards = _cards(actor, selectors.stage_robots(actor=actor, stage_id=rule.stage_id))
+        if cards:
+            cards[0].first = cards[-1].last = True
+        return render(
+            request,
+            "automation/_robots.html",
+            {
+                "robots": cards,
+                "stage_id": rule.stage_id,
+                "pipeline_id": rule.pipeline_id,
+                "moved": rule.pk,
+            },
+        )
+    return redirect(_back_url(rule.kind, rule.pipeline_id, rule.pk))
 
 
 @configure_required
@@ -439,7 +488,7 @@ def rule_dry_run(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = selectors.rule_get(actor=actor, rule_id=rule_id)
     until = clock.now()
     since = until - dt.timedelta(days=DRY_RUN_DAYS)
-    result = dryrun.rule_dry_run(rule, since, until)
+    result = dryrun.rule_dry_run(rule, since, until, actor=actor)
     view = DryRunView(rule, result.rules[0], result.since, result.until)
     template = "automation/_dry_run.html" if is_htmx(request) else "automation/dry_run.html"
     context: dict[str, Any] = {"dry": view, "back": _back_url(rule.kind, rule.pipeline_id, rule.pk)}

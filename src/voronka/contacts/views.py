@@ -455,6 +455,7 @@ def company_picker(request: HttpRequest) -> HttpResponse:
             "companies": selectors.company_picker_options(user=request.user, q=q),
             "q": q.strip(),
             "picker": picker if picker.replace("-", "").replace("_", "").isalnum() else "picker",
+            "no_create": request.GET.get("create") == "0",
         },
     )
 

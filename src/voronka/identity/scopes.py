@@ -3,6 +3,7 @@ API call filters through `scope_filter` (records) or `can_see_user` (assignment 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from django.db.models import Q, QuerySet
@@ -126,6 +127,24 @@ def can_see_user(user: User, entity: str, target: User) -> bool:
     """May `user` assign a record of `entity` to `target` (make them responsible)?"""
     ids = visible_user_ids(user, entity)
     return target.is_active and (ids is None or target.pk in ids)
+
+
+def users_who_see(users: Iterable[User], entity: str, responsible_id: int | None) -> list[User]:
+    """Of `users`, those whose scope of `entity` covers a record with this responsible — the
+    rule of `scope_q`, for many readers of one record (a notification to a role). Roles
+    prefetched on a user (`prefetch_related("roles")`) are used instead of a query each."""
+    out = []
+    for user in users:
+        cache = getattr(user, "_prefetched_objects_cache", {})
+        if "roles" in cache and "_voronka_scopes" not in user.__dict__:
+            prime_scopes(
+                user,
+                [{e: getattr(r, f"{e}_scope") for e in SCOPED_ENTITIES} for r in cache["roles"]],
+            )
+        ids = visible_user_ids(user, entity)
+        if ids is None or (responsible_id is not None and responsible_id in ids):
+            out.append(user)
+    return out
 
 
 def assignable_users(user: User, entity: str) -> QuerySet[User]:

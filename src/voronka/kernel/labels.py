@@ -18,6 +18,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "sort": _lazy("Сортировка"),
     "date": _lazy("Дата"),
     "days": _lazy("Дни"),
+    "step": _lazy("Сдвиг"),
     "id": _lazy("Номер"),
     # deals
     "title": _lazy("Название"),

@@ -1,5 +1,6 @@
 """What several actions share: whom a rule means ("the deal's responsible", "their head", a
-named user) and when ("3 working days after the deal entered the stage")."""
+named user; for a notification also everyone of a role who may see the object) and when
+("3 working days after the deal entered the stage")."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import TYPE_CHECKING, Literal
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from pydantic import Field, StrictInt, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from voronka.automation.registry import Params
-from voronka.identity.models import User
+from voronka.identity.models import Role, User
+from voronka.identity.scopes import users_who_see
 from voronka.identity.selectors import head_of
 from voronka.kernel.dates import FIRST_DEADLINE, LAST_DEADLINE
 from voronka.kernel.errors import ValidationError
@@ -30,11 +32,56 @@ class Who(Params):
     kind: Literal["deal", "responsible", "head", "user"] = "deal"
     user: Id | None = None
 
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _one_person(cls, value: object) -> object:
+        if value == "role":  # Recipients' kind: a task or a deal goes to ONE person
+            raise ValueError(
+                _("Роль можно выбрать только для уведомления: здесь нужен один сотрудник")
+            )
+        return value
+
     @model_validator(mode="after")
     def _user_named(self) -> Who:
         if (self.kind == "user") != (self.user is not None):
             raise ValueError(_("Сотрудник указывается, только когда выбран «сотрудник»"))
         return self
+
+
+class Recipients(Params):
+    """Whom a notification goes to: one person as `Who` says, or (role) every active user with
+    the role `role` who may see the object the rule acts on (and its deal)."""
+
+    kind: Literal["deal", "responsible", "head", "user", "role"] = "deal"
+    user: Id | None = None
+    role: Id | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Recipients:
+        if (self.kind == "user") != (self.user is not None):
+            raise ValueError(_("Сотрудник указывается, только когда выбран «сотрудник»"))
+        if (self.kind == "role") != (self.role is not None):
+            raise ValueError(_("Роль указывается, только когда выбрано «роль»"))
+        return self
+
+    def person(self) -> Who:
+        """One person's recipients as `Who` (kind is not role)."""
+        return Who(kind=self.kind, user=self.user)  # type: ignore[arg-type]
+
+
+def missing_references(params: Params) -> dict[str, str]:
+    """Ids in an action's parameters that name nothing here, {dotted path: message}: checked
+    when the rule is saved (a role; a user is checked when the rule runs: it may be deactivated
+    meanwhile)."""
+    errors: dict[str, str] = {}
+    for name in type(params).model_fields:
+        value = getattr(params, name)
+        if isinstance(value, Recipients) and value.role is not None:
+            if not Role.objects.filter(pk=value.role).exists():
+                errors[f"{name}.role"] = _("Нет такой роли")
+        elif isinstance(value, Params):
+            errors.update({f"{name}.{k}": v for k, v in missing_references(value).items()})
+    return errors
 
 
 def deal_responsible(ctx: RunContext) -> User | None:
@@ -65,6 +112,33 @@ def resolve_who(ctx: RunContext, who: Who) -> User:
             raise ValidationError({"responsible": _("У ответственного нет руководителя")})
         return head
     return base
+
+
+SCOPED_OBJECTS = ("deal", "task", "company", "contact")
+
+
+def _responsible_id(obj: object) -> int | None:
+    value = getattr(obj, "responsible_id", None)
+    return value if isinstance(value, int) else None
+
+
+def resolve_recipients(ctx: RunContext, to: Recipients) -> list[User]:
+    """The people a notification goes to, by id. A role: its active members who may see the
+    object the rule acts on and, for a deal's task, the deal (identity.scopes: a notification
+    carries the deal's link and the rule's text about it) — possibly nobody."""
+    if to.kind != "role":
+        return [resolve_who(ctx, to.person())]
+    members = list(
+        User.objects.filter(roles=to.role, is_active=True).prefetch_related("roles").order_by("pk")
+    )
+    if ctx.object_type not in SCOPED_OBJECTS:
+        return []  # an object no scope covers: nobody is known to see it
+    seen: list[tuple[str, int | None]] = [(ctx.object_type, _responsible_id(ctx.obj))]
+    if ctx.deal is not None and ctx.object_type != "deal":
+        seen.append(("deal", ctx.deal.responsible_id))
+    for entity, responsible_id in seen:
+        members = users_who_see(members, entity, responsible_id)
+    return members
 
 
 class When(Params):

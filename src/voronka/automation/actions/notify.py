@@ -1,5 +1,5 @@
-"""notify: tell a person (the deal's responsible, their head, a named user) — in the app, and by
-e-mail when asked."""
+"""notify: tell a person (the deal's responsible, their head, a named user) or everyone of a role
+who may see the object — in the app, and by e-mail when asked."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pydantic import Field
 
 from voronka.activities.models import NotificationKind, Task
 from voronka.activities.notifications import notify as notification_add
-from voronka.automation.actions.common import Who, resolve_who
+from voronka.activities.notifications import notify_many
+from voronka.automation.actions.common import Recipients, resolve_recipients
 from voronka.automation.context import render_text
 from voronka.automation.registry import Params, action
 from voronka.identity.selectors import head_of
@@ -20,29 +21,47 @@ if TYPE_CHECKING:
 
 
 class Notify(Params):
-    to: Who = Who()
+    to: Recipients = Recipients()
     text: str = Field(min_length=1, max_length=500)
     channel: Literal["in_app", "email"] = "in_app"
 
 
+def run_key(ctx: RunContext) -> str:
+    """The notifications' idempotency key: one per run and recipient (a run done again — a
+    retry, a redelivery — finds them written and writes none)."""
+    return f"run:{ctx.run.pk}" if ctx.run is not None else ""
+
+
 @action("notify", Notify, label=_("Уведомить"), objects=("deal", "task", "company", "contact"))
 def notify(ctx: RunContext, p: Notify) -> dict[str, Any]:
-    user = resolve_who(ctx, p.to)
+    users = resolve_recipients(ctx, p.to)
     text = render_text(p.text, ctx.values())
-    plan: dict[str, Any] = {"user": user.pk, "text": text[:200], "channel": p.channel}
+    plan: dict[str, Any] = {"text": text[:200], "channel": p.channel}
+    if p.to.kind == "role":
+        plan.update(role=p.to.role, users=[u.pk for u in users])
+        if not users:
+            return {**plan, "skipped": "no_recipients"}
+    else:
+        plan["user"] = users[0].pk
     if ctx.dry:
         return plan
     task = ctx.obj if ctx.object_type == "task" else None
-    notification = notification_add(
-        user=user,
-        kind=NotificationKind.AUTOMATION,
-        task=task,  # type: ignore[arg-type]
-        message="rule_text",
-        values={"text": text},
-        key=f"run:{ctx.run.pk}" if ctx.run is not None else "",
-        deal_id=ctx.deal.pk if ctx.deal is not None else None,
-        email=p.channel == "email",
-    )
+    items: list[dict[str, Any]] = [
+        {
+            "user": user,
+            "kind": NotificationKind.AUTOMATION,
+            "task": task,
+            "message": "rule_text",
+            "values": {"text": text},
+            "key": run_key(ctx),
+            "deal_id": ctx.deal.pk if ctx.deal is not None else None,
+            "email": p.channel == "email",
+        }
+        for user in users
+    ]
+    if p.to.kind == "role":
+        return {**plan, "notified": notify_many(items)}
+    notification = notification_add(**items[0])
     return {**plan, "notification": notification.pk if notification else None}
 
 

@@ -164,7 +164,8 @@ class Command(BaseCommand):
             rule = Rule.objects.filter(pk=options["rule"]).first()
             if rule is None:
                 raise CommandError(f"no rule {options['rule']}")
-            report = rule_dry_run(rule, since, until)
+            actor = import_actor(configuring_user(options["username"]))
+            report = rule_dry_run(rule, since, until, actor=actor)
         else:
             report = file_dry_run(
                 text=_read(options["file"]),
