@@ -18,7 +18,7 @@ from voronka.automation import dryrun, services
 from voronka.automation.models import Rule, RuleRun
 from voronka.automation.rules_io import rules_export, rules_import
 from voronka.automation.services import rule_create, rule_move, rule_update
-from voronka.deals.models import Deal
+from voronka.deals.models import Deal, LossReason
 from voronka.deals.services import deal_move_to_stage
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
@@ -77,8 +77,11 @@ def test_a_condition_naming_a_missing_or_wrong_record_is_refused_naming_its_row(
     assert errors["conditions.0.value"].startswith("Условие 1: «Иванов» — не номер записи")
     errors = refused(owner, talks, [{"field": "company", "op": "eq", "value": 999_999}])
     assert errors == {"conditions.0.value": "Условие 1: нет компании с номером 999999"}
-    errors = refused(owner, talks, [{"field": "loss_reason", "op": "in", "value": [1, 999_999]}])
-    assert "нет причины проигрыша с номером 999999" in errors["conditions.0.value"]
+    known = LossReason.objects.order_by("pk").first()
+    assert known is not None  # one that exists beside one that does not: only the missing named
+    value = [known.pk, 999_999]
+    errors = refused(owner, talks, [{"field": "loss_reason", "op": "in", "value": value}])
+    assert errors == {"conditions.0.value": "Условие 1: нет причины проигрыша с номером 999999"}
     # A stage of another pipeline never holds for a robot of this one.
     other = pipeline.other_stages["new"]
     errors = refused(owner, talks, [{"field": "stage", "op": "eq", "value": other.pk}])

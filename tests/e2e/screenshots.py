@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pointer  # run as a script: tests/e2e is its first path
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -40,16 +42,7 @@ def login(page: Any, base: str, username: str, password: str, lang: str) -> None
 
 
 def drag(page: Any, source: str, target: str) -> None:
-    src = page.locator(source).bounding_box()
-    dst = page.locator(target).bounding_box()
-    x0, y0 = src["x"] + src["width"] / 2, src["y"] + 20
-    x1, y1 = dst["x"] + dst["width"] / 2, dst["y"] + 60
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for i in range(1, 16):
-        page.mouse.move(x0 + (x1 - x0) * i / 15, y0 + (y1 - y0) * i / 15)
-        page.wait_for_timeout(30)
-    page.mouse.up()
+    pointer.drag(page, source, target, aim_y=60)
 
 
 def main() -> None:

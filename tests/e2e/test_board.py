@@ -9,26 +9,14 @@ from typing import Any
 
 import pytest
 
+from e2e import pointer
 from e2e.conftest import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def drag(page: Any, source: str, target: str) -> None:
-    """SortableJS listens to pointer events: move the mouse in steps, as a person does."""
-    src = page.locator(source).bounding_box()
-    dst = page.locator(target).bounding_box()
-    page.mouse.move(src["x"] + src["width"] / 2, src["y"] + 20)
-    page.mouse.down()
-    for i in range(1, 16):
-        page.mouse.move(
-            src["x"]
-            + src["width"] / 2
-            + (dst["x"] + dst["width"] / 2 - src["x"] - src["width"] / 2) * i / 15,
-            src["y"] + 20 + (dst["y"] + 40 - src["y"] - 20) * i / 15,
-        )
-        page.wait_for_timeout(30)
-    page.mouse.up()
+    pointer.drag(page, source, target, aim_y=40)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from django.utils import timezone
 
 from e2e.conftest import login
+from e2e.pointer import drag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -29,19 +30,6 @@ def shot(page: Any, name: str) -> None:
     if out:
         os.makedirs(out, exist_ok=True)
         page.screenshot(path=os.path.join(out, f"calendar_{name}.png"), full_page=True)
-
-
-def drag(page: Any, source: Any, target: Any) -> None:
-    """SortableJS listens to pointer events: move the mouse in steps, as a person does."""
-    src, dst = source.bounding_box(), target.bounding_box()
-    x0, y0 = src["x"] + src["width"] / 2, src["y"] + min(14, src["height"] / 2)
-    x1, y1 = dst["x"] + dst["width"] / 2, dst["y"] + dst["height"] / 2
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for i in range(1, 21):
-        page.mouse.move(x0 + (x1 - x0) * i / 20, y0 + (y1 - y0) * i / 20)
-        page.wait_for_timeout(25)
-    page.mouse.up()
 
 
 def coming_wednesday() -> dt.date:
@@ -141,7 +129,7 @@ def test_drag_to_another_slot_asks_the_reason_and_reschedules(
     # Desktop: to the next day at 16:00; phone: the same day's column, 14:00.
     target_day = day + dt.timedelta(days=1) if size == "desktop" else day
     target_key = "16" if size == "desktop" else "14"
-    drag(page, block(page, task), slot(page, target_day, target_key))
+    drag(page, block(page, task), slot(page, target_day, target_key), grip=14)
     modal = page.locator("#cal-modal")
     modal.locator("textarea[name=reason]").wait_for()
     assert modal.locator("input[name=deadline_date]").input_value() == target_day.isoformat()

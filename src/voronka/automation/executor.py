@@ -23,11 +23,11 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Min, Q
+from django.db.models import F, ForeignKey, Min, Model, Q
 from pydantic import ValidationError as PydanticValidationError
 
 from voronka.activities.models import Task
@@ -128,20 +128,36 @@ def _objects(runs: list[RuleRun]) -> dict[tuple[str, int], Any]:
     found: dict[tuple[str, int], Any] = {}
     for kind, ids in wanted.items():
         qs = MODELS[kind].objects.all()
-        if kind == "deal":
-            qs = qs.select_related(*DEAL_RELATED)
-        elif kind == "task":
+        if kind == "task":
             qs = qs.select_related("responsible")
-        found.update(((kind, pk), obj) for pk, obj in qs.in_bulk(ids).items())
+        objs = qs.in_bulk(ids)
+        if kind == "deal":
+            _with_related(list(objs.values()))
+        found.update(((kind, pk), obj) for pk, obj in objs.items())
     task_deals = {
         obj.deal_id
         for (kind, _pk), obj in found.items()
         if kind == "task" and obj.deal_id is not None and ("deal", obj.deal_id) not in found
     }
     if task_deals:
-        deals = Deal.objects.select_related(*DEAL_RELATED).in_bulk(task_deals)
+        deals = Deal.objects.in_bulk(task_deals)
+        _with_related(list(deals.values()))
         found.update((("deal", pk), deal) for pk, deal in deals.items())
     return found
+
+
+def _with_related(deals: list[Deal]) -> None:
+    """DEAL_RELATED set on each deal from one read per model: the deals of a batch share their
+    stage, pipeline and responsible, which a join would build again for every deal."""
+    for name in DEAL_RELATED:
+        field = cast(ForeignKey, Deal._meta.get_field(name))
+        ids = {getattr(deal, field.attname) for deal in deals} - {None}
+        model = cast(type[Model], field.related_model)
+        related = model._default_manager.in_bulk(ids) if ids else {}
+        for deal in deals:
+            obj = related.get(getattr(deal, field.attname))
+            if obj is not None:
+                setattr(deal, name, obj)
 
 
 def build_contexts(
@@ -231,15 +247,21 @@ def _action_of(run: RuleRun, ctx: RunContext) -> tuple[ActionType, Params]:
 def _runs(ids: list[int]) -> dict[int, RuleRun]:
     """The runs with their rules; the runs of one rule share one Rule, and rules of one owner one
     User — the owner's scopes are cached on that object, read once per batch, not once per run."""
-    runs = RuleRun.objects.select_related("rule", "rule__owner", "rule__stage").in_bulk(ids)
-    rules: dict[int, Rule] = {}
+    runs = RuleRun.objects.in_bulk(ids)
+    # The rules apart, each once (not joined into every run's row: a batch is mostly one rule's
+    # runs, and a joined row is a Rule, a User and a Stage built again per run).
+    rules = Rule.objects.select_related("owner", "stage").in_bulk(
+        {run.rule_id for run in runs.values()}
+    )
     owners: dict[int, Any] = {}
-    for run in runs.values():
-        rule = rules.setdefault(run.rule_id, run.rule)
+    for rule in rules.values():
         if rule.owner_id is not None:
             rule.owner = owners.setdefault(rule.owner_id, rule.owner)
-        run.rule = rule
-    return runs
+    for run in runs.values():
+        if run.rule_id in rules:
+            run.rule = rules[run.rule_id]
+    # A rule deleted between the two reads takes its runs with it (cascade): they are gone.
+    return {pk: run for pk, run in runs.items() if run.rule_id in rules}
 
 
 def execute(run_id: int, token: int, *, now: dt.datetime | None = None) -> str:
