@@ -12,6 +12,7 @@ import pytest
 # are still synchronous, so Django's async-safety guard is lifted for this package only.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 CHROMIUM = "/usr/bin/chromium"
+OWNER_PASSWORD = "e2e-owner-1234"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -53,3 +54,12 @@ def login(page: Any, username: str, password: str) -> None:
     page.click("button[type=submit]")
     # Attached, not visible: on a phone the sidebar is a closed drawer until the menu opens it.
     page.wait_for_selector(".sidebar", state="attached")
+
+
+@pytest.fixture
+def owner(personas: Any) -> Any:
+    """The owner persona, able to log in with OWNER_PASSWORD (a module may define its own)."""
+    user = personas["owner"].user
+    user.set_password(OWNER_PASSWORD)
+    user.save(update_fields=["password"])
+    return user

@@ -26,14 +26,6 @@ WORDS = {
 }
 
 
-@pytest.fixture
-def owner(personas: Any) -> Any:
-    user = personas["owner"].user
-    user.set_password(PASSWORD)
-    user.save(update_fields=["password"])
-    return user
-
-
 def _shot(page: Any, name: str) -> None:
     screens = os.environ.get("VORONKA_SCREENS")
     if screens:

@@ -25,14 +25,6 @@ WORDS = {
 }
 
 
-@pytest.fixture
-def owner(personas: Any) -> Any:
-    user = personas["owner"].user
-    user.set_password(PASSWORD)
-    user.save(update_fields=["password"])
-    return user
-
-
 @pytest.mark.parametrize("lang", ["ru", "en"])
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1440", "390"])
 def test_choose_a_role_as_the_notifications_recipients(

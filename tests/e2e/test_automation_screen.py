@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from e2e.conftest import login
+from e2e.conftest import OWNER_PASSWORD, login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "e2e-owner-1234"
+PASSWORD = OWNER_PASSWORD
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
 OVERFLOW_JS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -22,14 +22,6 @@ TEXT = {
     "ru": {"saved": "добавлено", "off": "выключен", "dry": "Что бы сделал за прошлый месяц"},
     "en": {"saved": "added", "off": "off", "dry": "What it would have done last month"},
 }
-
-
-@pytest.fixture
-def owner(personas: Any) -> Any:
-    user = personas["owner"].user
-    user.set_password(PASSWORD)
-    user.save(update_fields=["password"])
-    return user
 
 
 def drain() -> None:
