@@ -157,16 +157,17 @@ def test_negative_control_an_uncontained_failure_stops_the_other_consumer(
 
 
 def _fail_first_mark(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = outbox._mark
+    """The record that the consumer handled the events (its position or marks) fails once."""
+    real = outbox._record_handled
     calls = {"n": 0}
 
-    def mark(name: str, event_ids: list[int]) -> None:
+    def record(item: Any, row: Any, event_ids: list[int]) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise DatabaseError("the mark could not be written")
-        real(name, event_ids)
+        real(item, row, event_ids)
 
-    monkeypatch.setattr(outbox, "_mark", mark)
+    monkeypatch.setattr(outbox, "_record_handled", record)
 
 
 @pytest.mark.django_db
@@ -247,15 +248,31 @@ def gaps(register: Any, company: Any) -> SimpleNamespace:
 
 
 @pytest.mark.django_db
+def test_events_handled_in_order_move_the_position_and_leave_no_mark(
+    register: Any, company: Any
+) -> None:
+    register("test.once", write_effect("test.once"))
+    written = changed(company, 3)
+    assert events_dispatch("test.once").handled["test.once"] == 3
+    assert position("test.once").position >= written[-1].pk
+    assert not EventDelivery.objects.filter(consumer="test.once").exists()
+
+
+@pytest.mark.django_db
 def test_an_event_committed_late_below_a_handled_one_is_not_skipped(gaps: Any) -> None:
     base = gaps.base
     events_dispatch("test.gaps")
     assert gaps.seen == [base + 2]  # handled at once: the gap does not hold it up
     assert position("test.gaps").position == base  # but the position waits at the young gap
+    # ...so the handled event above it is marked (and the mark goes once the position passes).
+    assert list(
+        EventDelivery.objects.filter(consumer="test.gaps").values_list("event_id", flat=True)
+    ) == [base + 2]
     _row(base + 1, gaps.company)  # the late commit
     events_dispatch("test.gaps")
     assert gaps.seen == [base + 2, base + 1]
     assert position("test.gaps").position == base + 2
+    assert not EventDelivery.objects.filter(consumer="test.gaps").exists()
     events_dispatch("test.gaps")
     assert gaps.seen == [base + 2, base + 1]  # each once
 

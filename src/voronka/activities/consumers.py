@@ -50,7 +50,8 @@ _batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
 def _batched(events: list[DomainEvent]) -> Iterator[_Batch]:
     responsibles = {e.payload.get("responsible") for e in events}
     batch = _Batch(
-        tasks=Task.objects.select_related("deal").in_bulk([e.object_id for e in events]),
+        # What a notification reads of its task (notify_many): not the whole task and its deal.
+        tasks=Task.objects.only("id", "comment", "deal_id").in_bulk([e.object_id for e in events]),
         users=User.objects.in_bulk([pk for pk in responsibles if isinstance(pk, int)]),
     )
     token = _batch.set(batch)

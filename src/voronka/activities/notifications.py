@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from voronka.activities.models import Notification, Task
 from voronka.kernel.audit import jsonable
+from voronka.kernel.bulk import insert_rows
 
 MESSAGES = {
     "task_new": gettext_noop("Новая задача: %(comment)s"),
@@ -154,7 +155,7 @@ def notify_many(items: list[dict[str, Any]]) -> int:
                 dedup_key=key,
             )
         )
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    insert_rows(rows, ignore_conflicts=True)
     return written + len(rows)
 
 

@@ -45,7 +45,7 @@ from voronka.identity.scopes import resolve_responsible, scope_filter, visible_u
 from voronka.kernel import clock, dates
 from voronka.kernel.actor import Actor
 from voronka.kernel.audit import audit, audit_entry, audit_many, diff
-from voronka.kernel.bulk import update_rows
+from voronka.kernel.bulk import insert_rows, update_rows
 from voronka.kernel.counters import upsert_add
 from voronka.kernel.errors import ApplicationError, ErrorCode, ValidationError
 from voronka.kernel.events import Cause, caused_by, emit, emit_many, event_row
@@ -151,7 +151,12 @@ def _refresh_deals(deltas: Mapping[int, int]) -> None:
     if not deltas:
         return
     # Locked in id order: two batches sharing deals never wait for each other crosswise.
-    deals = list(Deal.objects.select_for_update().filter(pk__in=deltas).order_by("pk"))
+    deals = list(
+        Deal.objects.select_for_update()
+        .filter(pk__in=deltas)
+        .only("id", "next_task_deadline", *DealState.columns())  # all this reads and writes
+        .order_by("pk")
+    )
     nearest = dict(
         Task.objects.filter(deal_id__in=deltas, status=TaskStatus.OPEN)
         .order_by()
@@ -214,7 +219,7 @@ def tasks_create(requests: Sequence[NewTask]) -> list[Task]:
             task.company_id = deal.company_id
         rows.append((request, task, deal))
     tasks = [task for _request, task, _deal in rows]
-    Task.objects.bulk_create(tasks)
+    insert_rows(tasks)
     _track_tasks(tasks, +1)
     opened: dict[int, int] = {}
     for task in tasks:

@@ -557,6 +557,10 @@ def execute_claimed(
     # rest to the next one (the pace is an average: one slow action among quick ones).
     budget = batch_budget()
     queue = list(claimed)
+    # The claim has just leased the runs: until a quarter of the lease has passed no other
+    # worker can have taken them, and a batch needs no renewal first (the check under the
+    # batch's transaction and the fencing at its commit still hold).
+    fresh_until = time.monotonic() + lease().total_seconds() / 4
     while queue:
         if take_over and statuses:  # after the first batch (the claim took expired ones too)
             assert worker is not None
@@ -569,7 +573,11 @@ def execute_claimed(
         size = _paced(BATCH, 0.25)
         chunk, queue = queue[:size], queue[size:]
         began = time.monotonic()
-        held = renew(chunk, now=at())
+        if began < fresh_until:
+            held = chunk
+        else:
+            held = renew(chunk, now=at())
+            fresh_until = time.monotonic() + lease().total_seconds() / 4
         statuses.update({run_id: "fenced" for run_id, _t in chunk if (run_id, _t) not in held})
         batch = execute_batch(held, now=now, budget=budget) if len(held) > 1 else None
         if batch is not None:

@@ -27,6 +27,7 @@ from voronka.automation.models import Rule, RuleKind, RuleRun, RunStatus
 from voronka.deals.events import DEAL_CREATED, DEAL_STAGE_CHANGED
 from voronka.deals.models import Deal
 from voronka.kernel import clock
+from voronka.kernel.bulk import insert_rows
 from voronka.kernel.models import DomainEvent, EventDelivery
 from voronka.kernel.outbox import position_for
 
@@ -247,5 +248,5 @@ def _insert(runs: Iterable[RuleRun]) -> int:
     rows = list(runs)
     if rows:
         # A second delivery of the event finds its runs there already: nothing doubles.
-        RuleRun.objects.bulk_create(rows, ignore_conflicts=True)
+        insert_rows(rows, ignore_conflicts=True)
     return len(rows)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +46,11 @@ class DealState:
     company_id: int
     open_tasks: int
     stage_entered_at: dt.datetime
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The deal's fields a state is read from (`.only(*DealState.columns())`)."""
+        return tuple(f.name for f in fields(cls))
 
     @classmethod
     def of(cls, deal: Deal) -> DealState:

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import models
 
 from voronka.kernel.actor import Actor
+from voronka.kernel.bulk import insert_rows
 from voronka.kernel.events import emit, emit_many, event_row
 from voronka.kernel.models import AuditEntry
 
@@ -25,7 +26,12 @@ __all__ = [
 ]
 
 
+_PLAIN = (str, int, float, type(None))  # JSON as they are (bool is an int)
+
+
 def jsonable(value: Any) -> Any:
+    if isinstance(value, _PLAIN):  # most values: first, one check (audit rows are written by
+        return value  # the thousand when robots create tasks)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.datetime | dt.date):
@@ -59,7 +65,7 @@ def audit(
 
 def audit_many(entries: list[AuditEntry]) -> None:
     """Write audit rows built by audit_entry in one statement (a batch service's)."""
-    AuditEntry.objects.bulk_create(entries)
+    insert_rows(entries)
 
 
 def audit_entry(

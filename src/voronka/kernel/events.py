@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -166,9 +167,9 @@ def emit(
 def emit_many(rows: list[DomainEvent]) -> None:
     """Write events built by event_row in one statement, in the caller's transaction (a batch
     service's)."""
-    from voronka.kernel.models import DomainEvent
+    from voronka.kernel.bulk import insert_rows
 
-    DomainEvent.objects.bulk_create(rows)
+    insert_rows(rows)
 
 
 def event_row(
@@ -219,7 +220,7 @@ class Consumer:
     # event and writes the batch's runs together; the notifications read their tasks together.
     on_batch: BatchContext | None = None
 
-    @property
+    @cached_property  # read per event when the position moves on
     def names(self) -> frozenset[str]:
         return frozenset(e.name for e in self.events)
 

@@ -1,10 +1,13 @@
 """Delivering the outbox to its consumers (run by `voronka worker`, never by the web process).
 
 Each consumer has a ConsumerPosition (a low-water mark) and EventDelivery marks for the events it
-handled above it. One event is handled per transaction: the handler's effects and the mark
-commit together, so an effect happens once however often delivery is attempted (at-least-once
-delivery, exactly-once effect). A failing handler rolls back, is logged with the event id, leaves
-the event unhandled for a retry after a pause, and does not hold up the other consumers.
+handled above it. A batch of events is handled per transaction: the handlers' effects and the
+record that they were handled — the position moved over them, or (for events it cannot pass yet:
+above a gap, or after an event still to handle) their marks — commit together, so an effect
+happens once however often delivery is attempted (at-least-once delivery, exactly-once effect).
+A failing handler rolls back (its batch is then handled one event per transaction), is logged with
+the event id, leaves the event unhandled for a retry after a pause, and does not hold up the other
+consumers.
 
 Ids are taken at insert but transactions commit in any order (PostgreSQL sequences), so an event
 can become visible after one with a higher id. A consumer therefore handles every unmarked event
@@ -23,7 +26,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
@@ -135,7 +138,8 @@ def _dispatch_one(item: Consumer, *, limit: int, respect_backoff: bool) -> tuple
             break  # the next round retries it, in order, after the pause
     if failed is None and (handled or row.failures):
         _clear_failure(item.name)
-    advance(item)
+    if not handled:  # else each batch has moved the position as far as it could
+        advance(item)
     return handled, failed
 
 
@@ -158,7 +162,7 @@ def _deliver_batch(
                     payload = EVENTS[event.name].parse(event.payload)
                     with handling(event):
                         item.handler(event, payload)
-            _mark(item.name, [e.pk for e in todo])
+            _record_handled(item, row, [e.pk for e in todo])
         return len(todo), None
     except Exception as exc:
         if len(events) == 1:
@@ -201,6 +205,17 @@ def _already_handled(row: ConsumerPosition, event_id: int) -> bool:
 def is_handled(consumer: str, event_id: int) -> bool:
     """Whether the consumer has handled the event (at or below its position, or marked)."""
     return _already_handled(position_for(consumer), event_id)
+
+
+def _record_handled(item: Consumer, row: ConsumerPosition, event_ids: list[int]) -> None:
+    """The consumer handled the events, in the handler's transaction (under the position row's
+    lock). The position moves over what it can at once (events handled in order: the usual
+    case); only the events it cannot pass yet — above a gap, or after an event still to handle
+    — are marked, so no mark is written only for the next advance to delete it."""
+    if not event_ids:
+        return
+    position = _advance_locked(item, row, handled=event_ids)
+    _mark(item.name, [pk for pk in event_ids if pk > position])
 
 
 def _mark(name: str, event_ids: list[int]) -> None:
@@ -255,37 +270,56 @@ def advance(item: Consumer) -> int:
         return known  # at the head: no write transaction (SQLite would lock the file for it)
     with transaction.atomic():
         row = ConsumerPosition.objects.select_for_update().get(consumer=item.name)
-        start = position = row.position
-        now = timezone.now()
-        while True:
-            rows = [
-                _Row(*values)
-                for values in DomainEvent.objects.filter(id__gt=position)
-                .order_by("id")
-                .values_list("id", "name", "recorded_at")[:ADVANCE_SCAN]
-            ]
-            if not rows:
+        return _advance_locked(item, row)
+
+
+def _advance_locked(item: Consumer, row: ConsumerPosition, *, handled: Iterable[int] = ()) -> int:
+    """advance() under the position row's lock, in the caller's transaction; `handled`: events
+    the caller has just handled in it (not marked). One of them at or below the position, or
+    marked already, was handled before: IntegrityError rolls this second delivery back (the last
+    guard after the check under the lock, as the unique mark is for the events still marked)."""
+    start = position = row.position
+    just = set(handled)
+    stale = False  # marks read that the position may now have passed
+    if just and min(just) <= position:
+        raise IntegrityError(f"consumer {item.name}: event {min(just)} was handled before")
+    now = timezone.now()
+    while True:
+        rows = [
+            _Row(*values)
+            for values in DomainEvent.objects.filter(id__gt=position)
+            .order_by("id")
+            .values_list("id", "name", "recorded_at")[:ADVANCE_SCAN]
+        ]
+        if not rows:
+            break
+        marked = set(
+            EventDelivery.objects.filter(
+                consumer=item.name,
+                event_id__gt=position,
+                event_id__lte=max(rows[-1].id, max(just, default=0)),
+            ).values_list("event_id", flat=True)
+        )
+        stale = stale or bool(marked)
+        if twice := marked & just:
+            raise IntegrityError(f"consumer {item.name}: event {min(twice)} was handled before")
+        marked |= just
+        moved = position
+        for event in rows:
+            if event.id != moved + 1 and not gap_is_settled(event, now):
                 break
-            marked = set(
-                EventDelivery.objects.filter(
-                    consumer=item.name, event_id__gt=position, event_id__lte=rows[-1].id
-                ).values_list("event_id", flat=True)
-            )
-            moved = position
-            for event in rows:
-                if event.id != moved + 1 and not gap_is_settled(event, now):
-                    break
-                if event.name in item.names and event.id not in marked:
-                    break
-                moved = event.id
-            stopped = moved != rows[-1].id
-            position = moved
-            if stopped or len(rows) < ADVANCE_SCAN:
+            if event.name in item.names and event.id not in marked:
                 break
-        if position != start:
-            row.position = position
-            row.updated_at = now
-            row.save(update_fields=["position", "updated_at"])
+            moved = event.id
+        stopped = moved != rows[-1].id
+        position = moved
+        if stopped or len(rows) < ADVANCE_SCAN:
+            break
+    if position != start:
+        row.position = position
+        row.updated_at = now
+        row.save(update_fields=["position", "updated_at"])
+        if stale:
             EventDelivery.objects.filter(consumer=item.name, event_id__lte=position).delete()
     return position
 
