@@ -103,6 +103,7 @@ def insert_rows(objs: Sequence[models.Model], *, ignore_conflicts: bool = False)
     auto_pk = isinstance(pk, AutoFieldMixin) and not given
     fields = [f for f in meta.local_concrete_fields if not (auto_pk and f is pk)]
     conn = connections[DEFAULT_DB_ALIAS]  # the real connection, not the per-access proxy
+    as_is = [_as_is(f) for f in fields]
     qn = conn.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
     tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
@@ -118,7 +119,9 @@ def insert_rows(objs: Sequence[models.Model], *, ignore_conflicts: bool = False)
     for batch in batches:
         if conn.vendor == "postgresql":
             names = [f.column for f in fields]
-            rows = [dict(zip(names, _values(obj, fields, conn), strict=True)) for obj in batch]
+            rows = [
+                dict(zip(names, _values(obj, fields, conn, as_is), strict=True)) for obj in batch
+            ]
             # A recordset column per field, typed as the table's column (varchar without its
             # length: a too-long value fails on the insert's own check).
             types = ", ".join(
@@ -134,7 +137,7 @@ def insert_rows(objs: Sequence[models.Model], *, ignore_conflicts: bool = False)
             sql = (
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(batch))}{tail}"
             )
-            params = [value for obj in batch for value in _values(obj, fields, conn)]
+            params = [value for obj in batch for value in _values(obj, fields, conn, as_is)]
         with conn.cursor() as cursor:
             cursor.execute(sql, params)
             if returning:
@@ -146,9 +149,27 @@ def insert_rows(objs: Sequence[models.Model], *, ignore_conflicts: bool = False)
         obj._state.db = conn.alias
 
 
-def _values(obj: models.Model, fields: list[Any], conn: Any) -> list[Any]:
+# Fields whose stored value is the attribute itself when it is already of a plain type: no
+# pre_save of their own (auto_now…), no conversion beyond what the database does anyway.
+_AS_IS = frozenset(
+    {"CharField", "TextField", "IntegerField", "BigIntegerField", "PositiveIntegerField"}
+    | {"PositiveSmallIntegerField", "SmallIntegerField", "BooleanField", "ForeignKey"}
+)
+_PLAIN = (str, int, bool, type(None))
+
+
+def _as_is(field: Any) -> bool:
+    return field.get_internal_type() in _AS_IS and type(field).pre_save is models.Field.pre_save
+
+
+def _values(obj: models.Model, fields: list[Any], conn: Any, as_is: list[bool]) -> list[Any]:
     values = []
-    for field in fields:
+    for field, plain in zip(fields, as_is, strict=True):
+        if plain:
+            value = getattr(obj, field.attname)
+            if type(value) in _PLAIN:
+                values.append(value)
+                continue
         value = field.pre_save(obj, True)
         if isinstance(field, models.JSONField):
             # The document itself (nested in the JSON of the rows on PostgreSQL); SQL NULL for
