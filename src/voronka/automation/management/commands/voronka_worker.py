@@ -113,6 +113,16 @@ def _reaper(stop: threading.Event) -> None:
                 claimed = executor.claim(  # through the module: a negative control patches it
                     worker=WORKER, limit=share * free, now=now, expired_only=True
                 )
+                # The takeovers start before anything else is read.
+                for start in range(0, len(claimed), share):  # a dead worker's runs at once
+                    thread = threading.Thread(
+                        target=_take_over,
+                        args=(claimed[start : start + share], now),
+                        daemon=True,
+                        name="takeover",
+                    )
+                    thread.start()
+                    takeovers.append(thread)
                 # Awake when the next lease expires, not up to a poll after it.
                 expiry = executor.next_expiry(clock.db_now())
                 if expiry is not None:
@@ -120,15 +130,6 @@ def _reaper(stop: threading.Event) -> None:
             except Exception:
                 logger.exception("claiming expired rule runs failed")
             close_old_connections()
-        for start in range(0, len(claimed), share):  # all of a dead worker's runs at once
-            thread = threading.Thread(
-                target=_take_over,
-                args=(claimed[start : start + share], now),
-                daemon=True,
-                name="takeover",
-            )
-            thread.start()
-            takeovers.append(thread)
         stop.wait(pause)
 
 
