@@ -9,25 +9,16 @@ from typing import Any
 
 import pytest
 
-from e2e.conftest import login
+from e2e.conftest import OWNER_PASSWORD, login
 from integrations.conftest import Receiver, Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "e2e-owner-1234"
 PAGE = "/settings/integrations/webhooks/"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
 WIDE_JS = """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
 OVERFLOW_JS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-
-
-@pytest.fixture
-def owner(personas: Any) -> Any:
-    user = personas["owner"].user
-    user.set_password(PASSWORD)
-    user.save(update_fields=["password"])
-    return user
 
 
 @pytest.fixture
@@ -56,7 +47,7 @@ def test_webhooks_screen(page: Any, owner: Any, receiver: Receiver, size: dict[s
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("dialog", lambda dialog: dialog.accept())
     page.set_viewport_size(size)
-    login(page, owner.username, PASSWORD)
+    login(page, owner.username, OWNER_PASSWORD)
     page.goto(page.base + PAGE)
     assert page.locator("h1").inner_text() == "Настройки"
     assert "Вебхуков пока нет" in page.locator("#endpoints-table").inner_text()
