@@ -293,6 +293,23 @@ def make_deal(
     return deal_create(actor=actor or system(), data=payload)
 
 
+def make_call_robot(*, owner: Any, stage: Any, name: str = "Позвонить") -> Any:
+    """A robot of `stage`, set up by the user `owner`: a call task "Позвонить" for the deal."""
+    from voronka.automation.services import rule_create
+    from voronka.kernel.actor import Actor
+
+    return rule_create(
+        actor=Actor.for_user(owner),
+        data={
+            "kind": "robot",
+            "name": name,
+            "stage": stage.pk,
+            "action": "create_task",
+            "params": {"type": "call", "comment": "Позвонить"},
+        },
+    )
+
+
 def make_task(*, responsible: Any, actor: Any = None, days: int = 3, **links: Any) -> Any:
     from voronka.activities.tasks_services import task_create
     from voronka.kernel import clock

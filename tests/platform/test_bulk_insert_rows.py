@@ -16,12 +16,10 @@ import pytest
 from django.db import DatabaseError, IntegrityError, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.factories import make_company, make_deal
+from tests.factories import make_call_robot, make_company, make_deal
 
 from voronka.automation.models import Rule, RuleRun, RunStatus
-from voronka.automation.services import rule_create
 from voronka.deals.models import Deal
-from voronka.kernel.actor import Actor
 from voronka.kernel.bulk import insert_rows
 from voronka.kernel.models import AuditEntry
 
@@ -33,16 +31,7 @@ NASTY = "Кавычки: ' \" `; -- /* */ \\ %s %(x)s ё 中文 😀 \t\n"
 
 @pytest.fixture
 def rule(personas: dict[str, Any], pipeline: Any) -> Rule:
-    return rule_create(
-        actor=Actor.for_user(personas["owner"].user),
-        data={
-            "kind": "robot",
-            "name": "Робот",
-            "stage": pipeline.stages["talks"].pk,
-            "action": "create_task",
-            "params": {"type": "call", "comment": "Позвонить"},
-        },
-    )
+    return make_call_robot(owner=personas["owner"].user, stage=pipeline.stages["talks"])
 
 
 def columns(model: Any, pks: list[int]) -> list[tuple[Any, ...]]:

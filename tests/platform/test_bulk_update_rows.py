@@ -10,13 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.factories import make_company, make_deal, system
+from tests.factories import make_call_robot, make_company, make_deal, system
 
 from voronka.automation.models import Rule, RuleRun, RunStatus
-from voronka.automation.services import rule_create
 from voronka.deals.models import Deal
 from voronka.identity.models import User
-from voronka.kernel.actor import Actor
 from voronka.kernel.bulk import update_rows
 
 pytestmark = pytest.mark.django_db
@@ -28,20 +26,8 @@ NASTY = "Кавычки: ' \" `; -- /* */ \\ %s %(x)s ё 中文 😀 \t\n"
 
 @pytest.fixture
 def rules(personas: dict[str, Any], pipeline: Any) -> list[Rule]:
-    owner = Actor.for_user(personas["owner"].user)
-    return [
-        rule_create(
-            actor=owner,
-            data={
-                "kind": "robot",
-                "name": f"Робот {i}",
-                "stage": pipeline.stages["talks"].pk,
-                "action": "create_task",
-                "params": {"type": "call", "comment": "Позвонить"},
-            },
-        )
-        for i in range(2)
-    ]
+    owner, talks = personas["owner"].user, pipeline.stages["talks"]
+    return [make_call_robot(owner=owner, stage=talks, name=f"Робот {i}") for i in range(2)]
 
 
 def make_runs(rule: Rule, n: int, *, start: int = 0) -> list[RuleRun]:

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from factories import make_company, make_deal
+from factories import make_call_robot, make_company, make_deal
 from voronka.activities import notifications
 from voronka.activities.models import Notification, NotificationKind, Task
 from voronka.activities.tasks_services import NewTask, tasks_create
 from voronka.automation.executor import run_until_idle
-from voronka.automation.services import rule_create
 from voronka.deals.services import deal_move_to_stage
 from voronka.kernel import clock
 from voronka.kernel.actor import Actor
@@ -71,16 +70,7 @@ def test_a_robots_task_notifies_in_the_app_without_an_email(
     a1 = personas["a1"].user
     company = make_company(responsible=a1, name="ООО Робот")
     deal = make_deal(responsible=a1, company=company, title="Р", stage=pipeline.stages["new"])
-    rule_create(
-        actor=Actor.for_user(personas["owner"].user),
-        data={
-            "kind": "robot",
-            "name": "Позвонить",
-            "stage": pipeline.stages["talks"].pk,
-            "action": "create_task",
-            "params": {"type": "call", "comment": "Позвонить"},
-        },
-    )
+    make_call_robot(owner=personas["owner"].user, stage=pipeline.stages["talks"])
     dispatch(django_capture_on_commit_callbacks)
     events_dispatch("automation", respect_backoff=False)
     deal_move_to_stage(deal=deal, stage=pipeline.stages["talks"], actor=Actor.for_user(a1))
