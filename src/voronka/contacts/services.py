@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from voronka.contacts.dedup import company_keys_sync, contact_keys_sync, keys_drop
 from voronka.contacts.events import (
     COMPANY_CREATED,
     COMPANY_DELETED,
@@ -19,6 +20,7 @@ from voronka.contacts.events import (
 )
 from voronka.contacts.inputs import ADDRESS, COMPANY, CONTACT, CONTACT_ITEM
 from voronka.contacts.models import (
+    ClientEntity,
     Company,
     CompanyAddress,
     CompanyType,
@@ -178,6 +180,7 @@ def company_create(*, actor: Actor, data: Mapping[str, Any]) -> Company:
     company = Company.objects.create(responsible=responsible, custom=custom, **c.cleaned)
     files_attach(entity="company", object_id=company.pk, actor=actor, before={}, after=custom)
     _set_addresses(company, addresses)
+    company_keys_sync(company)
     after = _snapshot(company, COMPANY_SCALARS)
     after["addresses"] = [a["text"] for a in addresses]
     audit(actor=actor, obj=company, action="created", changes=diff({}, after))
@@ -226,6 +229,7 @@ def company_update(*, company: Company, actor: Actor, data: Mapping[str, Any]) -
         after["addresses"] = [a["text"] for a in addresses]
     changes = diff(before, after)
     if changes:
+        company_keys_sync(company)
         audit(actor=actor, obj=company, action="updated", changes=changes)
         emit(COMPANY_UPDATED, obj=company, actor=actor, payload={"changes": changes})
     return company
@@ -252,6 +256,7 @@ def company_delete(*, company: Company, actor: Actor) -> None:
         changes=diff(_snapshot(company, COMPANY_SCALARS), {}),
     )
     emit(COMPANY_DELETED, obj=company, actor=actor, payload={"name": company.name})
+    keys_drop(ClientEntity.COMPANY, [company.pk])
     company.delete()
 
 
@@ -400,6 +405,7 @@ def contact_create(*, actor: Actor, data: Mapping[str, Any]) -> Contact:
     )
     files_attach(entity="contact", object_id=contact.pk, actor=actor, before={}, after=custom)
     _set_channels(contact, phones, emails)
+    contact_keys_sync(contact)
     after = _snapshot(contact, CONTACT_SCALARS)
     after.update(company=company.pk, phones=phones, emails=emails)
     audit(actor=actor, obj=contact, action="created", changes=diff({}, after))
@@ -460,6 +466,7 @@ def contact_update(*, contact: Contact, actor: Actor, data: Mapping[str, Any]) -
     )
     changes = diff(before, after)
     if changes:
+        contact_keys_sync(contact)
         audit(actor=actor, obj=contact, action="updated", changes=changes)
         emit(CONTACT_UPDATED, obj=contact, actor=actor, payload={"changes": changes})
     return contact
@@ -481,4 +488,5 @@ def contact_delete(*, contact: Contact, actor: Actor) -> None:
         changes=diff(_snapshot(contact, CONTACT_SCALARS), {}),
     )
     emit(CONTACT_DELETED, obj=contact, actor=actor, payload={"company": contact.company_id})
+    keys_drop(ClientEntity.CONTACT, [contact.pk])
     contact.delete()
