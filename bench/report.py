@@ -194,6 +194,51 @@ def main() -> None:
                 f"{key:<22}{median:>7.1f}ms{r['view']['p95_ms']:>7.1f}ms{r['bare_sql']['median_ms']:>8.1f}ms"
                 f"{r['ratio']:>6.1f}x{r['naive_sql']['median_ms']:>9.1f}ms{r['ratio_naive']:>6.2f}x   {mark}{exact}"
             )
+    import_file = opts.run / "import.json"  # issue 10, bench/import.py
+    if import_file.exists():
+        imported = json.loads(import_file.read_text())
+        record["import"] = imported
+        first, rerun = imported["first"], imported["rerun"]
+        target = imported["target_rows_per_s"]
+        verdicts["import rows/s"] = {"ok": first["rows_per_s"] >= target}
+        verdicts["import re-run creates nothing"] = {"ok": imported["rerun_created_nothing"]}
+        print()
+        print(
+            f"issue 10 — import of {first['rows']:,} Bitrix24-format contact rows with dedup: "
+            f"{first['rows_per_s']:,} rows/s (created {first['created']:,}, found {first['found']:,}, "
+            f"errors {first['failed']:,})   target >= {target:,}: {verdict(first['rows_per_s'] >= target)}"
+        )
+        print(
+            f"  re-run of the same file: {rerun['rows_per_s']:,} rows/s, created {rerun['created']} "
+            f"({verdict(imported['rerun_created_nothing'])})"
+        )
+    search_file = opts.run / "search.json"  # issue 10, bench/search.py
+    if search_file.exists():
+        search = json.loads(search_file.read_text())
+        record["search"] = search
+        counts = search["counts"]
+        print()
+        print(
+            f"issue 10 — the one search (GET /api/v1/search's selector, limit 10) over "
+            f"{counts['deals']:,} deals and {counts['contacts']:,} contacts; bare SQL = the same "
+            f"candidate queries through the cursor:"
+        )
+        head = f"{'query':<34}{'median':>9}{'p95':>9}{'bare SQL':>10}{'SQL':>5}"
+        print(head)
+        print("-" * len(head))
+        for key, r in search["queries"].items():
+            print(
+                f"{key:<34}{r['view']['median_ms']:>7.1f}ms{r['view']['p95_ms']:>7.1f}ms"
+                f"{r['bare_sql']['median_ms']:>8.1f}ms{r['statements']:>5}"
+            )
+        mix = search["mix"]
+        ok = mix["view"]["median_ms"] < search["target_ms"]
+        verdicts["search mix"] = {"median_ok": ok}
+        print(
+            f"{'the mix (owner and manager)':<34}{mix['view']['median_ms']:>7.1f}ms"
+            f"{mix['view']['p95_ms']:>7.1f}ms{mix['bare_sql']['median_ms']:>8.1f}ms"
+            f"      target median < {search['target_ms']:.0f} ms: {verdict(ok)}"
+        )
     print()
     print("EXPLAIN ANALYZE execution time:")
     for key, value in timings["explain"].items():

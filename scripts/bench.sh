@@ -10,16 +10,23 @@
 #   3. bench/timings.py   — server-side median/p95 of the board, the list API, the deal card,
 #                            owner and manager, against the bare SQL of each page
 #   4. bench/counters.py  — issue 3: the counters and the control screen (when present)
+#   4b. bench/search.py   — issue 10: the one search (header box, API) over 1M deals and 1M
+#                            contacts (bench/search_topup.py adds the contacts once, cached),
+#                            owner and manager, against the bare SQL of its candidate queries
 #   5. bench/throughput.py — req/s of the list API vs a plain Django JSON view under gunicorn
 #                            (2 sync workers, 127.0.0.1), wrk with 8 connections for 15 s
 #   6. bench/automation.py — issue 9: events → tasks with 1 and 2 real workers, commit-to-task
 #                            latency, throughput after 200k events (on a throwaway cluster of its
 #                            own), one monitor sweep over this cluster (temporary tables)
-#   7. bench/report.py    — the table, and a JSON record in bench/out/
+#   7. bench/dedup.py     — issue 10: the duplicate check of one record (p99), the full scan
+#                            (seconds, peak memory), precision/recall on the labelled sets
+#   8. bench/import.py    — issue 10: importing 100,000 contact rows with dedup, rows/s (first run
+#                            and re-run), on a throwaway cluster of its own
+#   9. bench/report.py    — the table, and a JSON record in bench/out/
 #
 # Environment: BENCH_DEALS (1000000), BENCH_SEED (1), BENCH_CACHE_DIR (var/bench),
 # BENCH_KEEP=0 deletes the cluster afterwards, BENCH_FRESH=1 seeds again, BENCH_ITER (30),
-# BENCH_DURATION (15 s), BENCH_CONNECTIONS (8).
+# BENCH_DURATION (15 s), BENCH_CONNECTIONS (8), BENCH_CONTACTS (1000000: bench/search_topup.py).
 set -euo pipefail
 
 # Everything is in main(), read whole before it runs: editing this file during a run is safe.
@@ -159,6 +166,13 @@ if [ -f bench/counters.py ]; then  # issue 3: the counters and the control scree
   timeout 600 "$BIN/python" bench/counters.py --out "$RUN/counters.json" --iterations "${BENCH_ITER:-30}"
 fi
 
+if [ -f bench/search.py ]; then  # issue 10: the one search
+  echo "== search: contacts topped up to ${BENCH_CONTACTS:-1000000} (cached), the query mix (in-process)"
+  timeout 1800 "$BIN/python" bench/search_topup.py --contacts "${BENCH_CONTACTS:-1000000}"
+  timeout 900 "$BIN/python" bench/search.py --out "$RUN/search.json" --iterations "${BENCH_ITER:-30}" ||
+    echo "bench: search failed"
+fi
+
 echo "== throughput (gunicorn, 2 sync workers, 127.0.0.1)"
 timeout 600 "$BIN/python" bench/throughput.py --out "$RUN/throughput.json" \
   --duration "${BENCH_DURATION:-15}" --connections "${BENCH_CONNECTIONS:-8}"
@@ -177,6 +191,25 @@ if [ -f bench/automation.py ]; then  # issue 9: the automation engine
     echo "bench: automation sweep failed"
   "$BIN/python" bench/automation.py --report "$RUN"/automation-*.json --out "$RUN/automation.json" |
     head -n 12
+fi
+
+if [ -f bench/dedup.py ]; then  # issue 10: duplicate control
+  echo "== duplicate control: the check of a new record, the full scan, precision/recall"
+  # search_topup.py brings the cluster to 1,000,000 contacts (cached); dedup.py builds the keys
+  # once (cached in the cluster too).
+  [ -f bench/search_topup.py ] && timeout 1800 "$BIN/python" bench/search_topup.py
+  timeout 3600 "$BIN/python" bench/dedup.py --out "$RUN/dedup.json" ||
+    echo "bench: duplicate control failed"
+fi
+
+if [ -f bench/import.py ]; then  # issue 10: import of 100,000 rows with dedup
+  echo "== import: 100,000 Bitrix24-format contact rows with dedup (a throwaway cluster of its own)"
+  IMPORT_PG=$(mktemp -d /tmp/voronka-bench-import.XXXXXX)
+  if IMPORT_URL=$("$ROOT/scripts/pg-throwaway.sh" start "$IMPORT_PG"); then
+    DATABASE_URL="$IMPORT_URL" VORONKA_DATA_DIR="$IMPORT_PG/data-dir" timeout 1800 \
+      "$BIN/python" bench/import.py --out "$RUN/import.json" || echo "bench: import failed"
+  fi
+  "$ROOT/scripts/pg-throwaway.sh" stop "$IMPORT_PG" || true
 fi
 
 "$BIN/python" bench/report.py --run "$RUN" --cluster "$CLUSTER" --out "$OUT/bench-$STAMP.json"

@@ -30,6 +30,11 @@ COMPANY_KEYS = {
     "addresses",
     "ltv",
     "ltv_by_currency",
+    "phone_info",
+    "deals_count",
+    "won_count",
+    "first_purchase_at",
+    "last_purchase_at",
     "last_interaction_at",
     "version",
     "created_at",
@@ -160,7 +165,9 @@ def test_contact_crud_and_family_company(records: Any, api: Any) -> None:
     assert response.status_code == 201, response.content
     created = response.json()
     assert set(created) == CONTACT_KEYS
-    assert created["phones"] == ["+79165554433"] and created["emails"] == ["olga@mail.ru"]
+    assert [p["e164"] for p in created["phones"]] == ["+79165554433"]
+    assert created["phones"][0]["value"] == "+7 916 555-44-33"
+    assert created["emails"] == ["olga@mail.ru"]
     assert created["birthday"] == "1985-03-08" and created["custom"] == {"vip": True}
     family = Company.objects.get(pk=created["company"])
     assert family.type == "family" and created["company_name"] == "Семья Смирнова"
@@ -171,12 +178,13 @@ def test_contact_crud_and_family_company(records: Any, api: Any) -> None:
         {
             "version": 1,
             "company": records["a1"].company.pk,
-            "phones": ["+7 916 555 44 33", "+7 903 000 00 01"],
+            # what a GET answered (an object) and a plain string are both accepted
+            "phones": [created["phones"][0], "+7 903 000 00 01"],
         },
     )
     assert patched.status_code == 200
     assert patched.json()["company"] == records["a1"].company.pk
-    assert patched.json()["phones"] == ["+79165554433", "+79030000001"]
+    assert [p["e164"] for p in patched.json()["phones"]] == ["+79165554433", "+79030000001"]
     assert api("head_a").delete(path).status_code == 204
     assert not Contact.objects.filter(pk=created["id"]).exists()
 
@@ -208,3 +216,65 @@ def test_nulls_in_patch_are_refused(records: Any, api: Any) -> None:
     for body in ({"first_name": None}, {"company": None}, {"phones": None}):
         response = client.patch_json(f"/api/v1/contacts/{records['a1'].contact.pk}", body)
         assert response.status_code == 422 and next(iter(body)) in response.json()["errors"]
+
+
+def test_contact_phones_carry_region_and_time_zone(records: Any, api: Any) -> None:
+    """Issue 10: a phone is {value, e164, region, timezone}; writes take strings or objects."""
+    client = api("a1")
+    created = client.post_json(
+        "/api/v1/contacts",
+        {"first_name": "Нина", "phones": ["8 383 212-34-56", {"e164": "+74951234567"}]},
+    ).json()
+    assert created["phones"] == [
+        {
+            "value": "+7 383 212-34-56",
+            "e164": "+73832123456",
+            "region": "Новосибирская обл.",
+            "timezone": "Asia/Novosibirsk",
+        },
+        {
+            "value": "+7 495 123-45-67",
+            "e164": "+74951234567",
+            "region": "Москва",
+            "timezone": "Europe/Moscow",
+        },
+    ]
+    english = client.get(f"/api/v1/contacts/{created['id']}", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert english["phones"][1]["region"] in ("Moscow", "Москва")  # the request's language
+    for bad in ([{"number": "+74951234567", "extra": 1}], [12345], [{"e164": 5}]):
+        response = client.post_json("/api/v1/contacts", {"first_name": "Нина", "phones": bad})
+        assert response.status_code == 422 and "phones.0" in response.json()["errors"]
+    company = client.post_json(
+        "/api/v1/companies", {"name": "ООО Телефон", "phone": "+7 812 123-45-67"}
+    ).json()
+    assert company["phone_info"]["region"] == "Санкт-Петербург"
+    assert (company["deals_count"], company["won_count"], company["last_purchase_at"]) == (
+        0,
+        0,
+        None,
+    )
+
+
+def test_company_list_ordering_and_metric_filters(records: Any, api: Any) -> None:
+    from voronka.contacts.models import Company
+
+    owner = api("owner")
+    ids = [c["id"] for c in owner.get("/api/v1/companies", {"limit": 200}).json()["items"]]
+    Company.objects.filter(pk=ids[0]).update(ltv=500, deals_count=3)
+    Company.objects.filter(pk=ids[1]).update(ltv=900, deals_count=1)
+    ordered = owner.get("/api/v1/companies", {"ordering": "-ltv", "limit": 2}).json()["items"]
+    assert [c["id"] for c in ordered] == [ids[1], ids[0]]
+    rich = owner.get("/api/v1/companies", {"ltv_min": "600"}).json()["items"]
+    assert [c["id"] for c in rich] == [ids[1]]
+    by_deals = owner.get("/api/v1/companies", {"ordering": "-deals_count", "limit": 1}).json()
+    assert by_deals["items"][0]["id"] == ids[0]
+    for params, field in (
+        ({"ordering": "-nope"}, "ordering"),
+        ({"ltv_min": "x"}, "ltv_min"),
+        ({"last_interaction_before": "вчера"}, "last_interaction_before"),
+    ):
+        response = owner.get("/api/v1/companies", params)
+        assert response.status_code == 422 and field in response.json()["errors"], params
+    # The scope applies: a manager never sees another's company however it is sorted.
+    mine = api("a1").get("/api/v1/companies", {"ordering": "-ltv", "limit": 200}).json()["items"]
+    assert all(c["responsible"] == records["a1"].user.pk for c in mine)

@@ -166,6 +166,13 @@ def _status_for_user(route: Route, principal: str, owner: str | None) -> int:
         if owner not in VISIBLE[principal]:
             return 404
         return route.ok if principal in CAN_DELETE else 403
+    if route.rule == "merge_pair":  # the owner's record merged into the principal's own one
+        me = "a1" if principal == "integration" else principal
+        if owner == me:
+            return 422  # a record cannot be merged into itself
+        if owner not in VISIBLE[principal]:
+            return 404
+        return route.ok if principal in CAN_DELETE else 403
     if route.rule == "auth":
         return route.ok
     if route.rule == "configure":

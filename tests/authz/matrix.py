@@ -15,8 +15,9 @@
   record it acts on (or none) and the rule giving the expected status. ``harness.unmapped_routes``
   fails the run for any route of the application missing here.
 
-Actions without a route yet (export, import-update-by-id, attach): no cells; the day a route
-appears, the unmapped-route check demands its entries.
+Actions without a route yet (import-update-by-id, attach): no cells; the day a route appears,
+the unmapped-route check demands its entries. Export: every active principal may export a list
+(the default roles grant `can_export`); which rows it holds is tests/transfer/test_export.py's.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ class Route:
 
     record   — the target record must be visible: ``ok`` else 404
     delete   — visible and CAN_DELETE: ``ok``; visible without the right: 403; invisible: 404
+    merge_pair — the target merged into the principal's own record: itself 422; invisible 404;
+               visible without CAN_DELETE 403; else ``ok``
     auth     — any active principal: ``ok``
     configure— CAN_CONFIGURE: ``ok`` else 403
     control  — CONTROL: ``ok`` else 403
@@ -240,6 +243,10 @@ NINJA: list[Route] = [
         target="deal",
     ),
     Route("ninja", "GET", "/api/v1/deals", "list", "/api/v1/deals", "auth"),
+    # export (transfer.export): the list as a file, rows in the caller's scope (tests/transfer)
+    Route(
+        "ninja", "GET", "/api/v1/deals/export", "export", "/api/v1/deals/export?format=csv", "auth"
+    ),
     Route(
         "ninja",
         "POST",
@@ -291,6 +298,15 @@ NINJA: list[Route] = [
         target="spare_company",
     ),
     Route("ninja", "GET", "/api/v1/companies", "list", "/api/v1/companies", "auth"),
+    # export (transfer.export): the list as a file, rows in the caller's scope (tests/transfer)
+    Route(
+        "ninja",
+        "GET",
+        "/api/v1/companies/export",
+        "export",
+        "/api/v1/companies/export?format=csv",
+        "auth",
+    ),
     Route(
         "ninja",
         "POST",
@@ -300,6 +316,78 @@ NINJA: list[Route] = [
         "auth",
         ok=201,
         body=_j(name="ООО Матрица"),
+    ),
+    # merges (contacts.merge): the owner's record into the principal's own one; the undo of
+    # the merge of a twin into the owner's company
+    Route(
+        "ninja",
+        "POST",
+        "/api/v1/companies/merge",
+        "merge",
+        "/api/v1/companies/merge",
+        "delete",
+        target="spare_company",
+        body=_j(keep="{own_company}", merge=["{spare_company}"]),
+    ),
+    Route(
+        "ninja",
+        "POST",
+        "/api/v1/contacts/merge",
+        "merge",
+        "/api/v1/contacts/merge",
+        "merge_pair",
+        target="contact",
+        body=_j(keep="{own_contact}", merge=["{contact}"]),
+    ),
+    Route(
+        "ninja",
+        "POST",
+        "/api/v1/merges/{merge_id}/undo",
+        "merge_undo",
+        "/api/v1/merges/{merge}/undo",
+        "delete",
+        target="company",
+    ),
+    Route("ninja", "GET", "/api/v1/merges", "list", "/api/v1/merges?entity=company", "auth"),
+    # duplicate control (contacts.duplicate_selectors): the groups a principal sees whole, the
+    # check (masked outside the scope), «not duplicates» on a group of the owner's company and
+    # its spare (needs both), one scan at a time
+    Route(
+        "ninja", "GET", "/api/v1/duplicates", "list", "/api/v1/duplicates?entity=company", "auth"
+    ),
+    Route(
+        "ninja",
+        "GET",
+        "/api/v1/duplicates/check",
+        "view",
+        "/api/v1/duplicates/check?phone=89161234567",
+        "auth",
+    ),
+    Route(
+        "ninja",
+        "POST",
+        "/api/v1/duplicates/{group_id}/dismiss",
+        "update",
+        "/api/v1/duplicates/{dup_group}/dismiss",
+        "record",
+        target="company",
+    ),
+    Route(
+        "ninja",
+        "POST",
+        "/api/v1/duplicates/scan",
+        "create",
+        "/api/v1/duplicates/scan?entity=company",
+        "auth",
+        ok=202,
+    ),
+    Route(
+        "ninja",
+        "GET",
+        "/api/v1/duplicates/scans/{scan_id}",
+        "view",
+        "/api/v1/duplicates/scans/{dup_scan}",
+        "auth",
     ),
     # contacts
     Route(
@@ -342,6 +430,17 @@ NINJA: list[Route] = [
         target="contact",
     ),
     Route("ninja", "GET", "/api/v1/contacts", "list", "/api/v1/contacts", "auth"),
+    # the one search (decision 0019): deals, companies, contacts within the caller's scope
+    Route("ninja", "GET", "/api/v1/search", "list", "/api/v1/search?q=Матрица", "auth"),
+    # export (transfer.export): the list as a file, rows in the caller's scope (tests/transfer)
+    Route(
+        "ninja",
+        "GET",
+        "/api/v1/contacts/export",
+        "export",
+        "/api/v1/contacts/export?format=csv",
+        "auth",
+    ),
     Route(
         "ninja",
         "POST",
@@ -412,6 +511,10 @@ NINJA: list[Route] = [
         target="task",
     ),
     Route("ninja", "GET", "/api/v1/tasks", "list", "/api/v1/tasks", "auth"),
+    # export (transfer.export): the list as a file, rows in the caller's scope (tests/transfer)
+    Route(
+        "ninja", "GET", "/api/v1/tasks/export", "export", "/api/v1/tasks/export?format=csv", "auth"
+    ),
     Route(
         "ninja",
         "POST",
@@ -598,6 +701,18 @@ NINJA: list[Route] = [
         "configure",
         "/api/v1/automation/runs/{automation_run}/retry",
         "configure",
+    ),
+    # requisites auto-fill (any active user; it only reads the outside registry). Nothing is
+    # configured in the matrix run: an allowed call answers 409 provider_not_configured.
+    Route(
+        "ninja",
+        "POST",
+        "/api/v1/requisites/lookup",
+        "lookup",
+        "/api/v1/requisites/lookup",
+        "auth",
+        ok=409,
+        body=_j(inn="7707083893"),
     ),
     # outgoing webhooks (can_configure)
     Route(

@@ -54,6 +54,7 @@ HTMX_ROUTES: list[Route] = [
         htmx=True,
     ),
     page("deals/", "list", "/deals/", "auth"),
+    page("deals/export/", "export", "/deals/export/?format=csv", "auth"),
     page("deals/new/", "create", "/deals/new/", "auth"),
     form(
         "deals/new/",
@@ -146,6 +147,20 @@ HTMX_ROUTES: list[Route] = [
         "/settings/pipelines/{other_pipeline}/",
         "configure",
         body=_j(delete="{empty_stage}"),
+    ),
+    # Settings → Integrations → Реквизиты (can_configure).
+    page(
+        "settings/integrations/requisites/",
+        "configure",
+        "/settings/integrations/requisites/",
+        "configure",
+    ),
+    form(
+        "settings/integrations/requisites/",
+        "configure",
+        "/settings/integrations/requisites/",
+        "configure",
+        body=_j(provider="dadata", api_key="matrix-key", base_url="https://dadata.example.test"),
     ),
     # Settings → Integrations → Webhooks (can_configure).
     page(
@@ -306,6 +321,7 @@ HTMX_ROUTES: list[Route] = [
     ),
     # --- companies and contacts ------------------------------------------------------------------
     page("companies/", "list", "/companies/", "auth"),
+    page("companies/export/", "export", "/companies/export/?format=csv", "auth"),
     page("companies/new/", "create", "/companies/new/", "auth"),
     # The company picker (type-ahead, scoped options) and its inline "new company" (htmx).
     page("companies/picker/", "list", "/companies/picker/?q=ООО", "auth", htmx=True),
@@ -346,6 +362,7 @@ HTMX_ROUTES: list[Route] = [
         body=_j(responsible="{me}"),
     ),
     page("contacts/", "list", "/contacts/", "auth"),
+    page("contacts/export/", "export", "/contacts/export/?format=csv", "auth"),
     page("contacts/new/", "create", "/contacts/new/", "auth"),
     form(
         "contacts/new/",
@@ -353,6 +370,26 @@ HTMX_ROUTES: list[Route] = [
         "/contacts/new/",
         "auth",
         body=_j(first_name="UI", company="{own_company}"),
+    ),
+    # The company form's requisites panel (any active user; unconfigured: its message, 200).
+    form(
+        "companies/requisites/",
+        "lookup",
+        "/companies/requisites/",
+        "auth",
+        ok=200,
+        body=_j(by="inn", inn="7707083893"),
+        htmx=True,
+    ),
+    # «Возможные семьи»: the list (scoped), and joining a visible contact into a new family.
+    page("companies/families/", "list", "/companies/families/", "auth"),
+    form(
+        "companies/families/",
+        "edit",
+        "/companies/families/",
+        "record",
+        target="contact",
+        body=_j(contact="{contact}", target="new", name="Семья UI"),
     ),
     page("contacts/<int:contact_id>/", "view", "/contacts/{contact}/", "record", target="contact"),
     page(
@@ -378,9 +415,64 @@ HTMX_ROUTES: list[Route] = [
         target="contact",
         body=_j(responsible="{me}"),
     ),
+    # Merges (contacts/views_merge.py): the screen compares the principal's own company with
+    # the owner's spare one; confirming merges them (delete right); the undo of the twin merged
+    # into the owner's company (tests/authz/test_authz_matrix.py matrix_env).
+    page(
+        "merge/",
+        "merge",
+        "/merge/?entity=company&ids={own_company}&ids={spare_company}",
+        "record",
+        target="spare_company",
+    ),
+    form(
+        "merge/",
+        "merge",
+        "/merge/",
+        "delete",
+        target="spare_company",
+        body=_j(entity="company", ids=["{own_company}", "{spare_company}"], keep="{own_company}"),
+    ),
+    page("merges/", "list", "/merges/?entity=company", "auth"),
+    form(
+        "merges/undo/",
+        "merge_undo",
+        "/merges/undo/",
+        "delete",
+        target="company",
+        body=_j(merge="{merge}"),
+    ),
+    # Duplicate control (contacts/views_duplicates.py): the review screen lists the groups the
+    # user sees whole; «Не дубли» needs every record of the group (a1's company and its spare).
+    page("duplicates/", "list", "/duplicates/?entity=company", "auth"),
+    page(
+        "duplicates/check/",
+        "list",
+        "/duplicates/check/?entity=contact&phone=%2B79160000101",
+        "auth",
+        htmx=True,
+    ),
+    form("duplicates/scan/", "scan", "/duplicates/scan/", "auth", body=_j(entity="company")),
+    page("duplicates/scans/<int:scan_id>/", "list", "/duplicates/scans/{dup_scan}/", "auth"),
+    form(
+        "duplicates/<int:group_id>/dismiss/",
+        "edit",
+        "/duplicates/{dup_group}/dismiss/",
+        "record",
+        target="company",
+        ok=200,
+        htmx=True,
+    ),
     # --- tasks, control, counters, notifications -------------------------------------------------
+    # --- import (transfer): the caller's own imports; another's is 404 (tests/transfer) -------
+    page("imports/", "list", "/imports/", "auth"),
+    page("import/<str:entity>/", "create", "/import/contacts/", "auth"),
+    form("import/<str:entity>/", "create", "/import/contacts/", "auth", ok=422, body=_j()),
+    page("imports/<int:job_id>/", "list", "/imports/{own_import}/", "auth"),
+    page("imports/<int:job_id>/errors.csv", "export", "/imports/{own_import}/errors.csv", "auth"),
     page("tasks/", "list", "/tasks/", "auth"),
     page("tasks/list/", "list", "/tasks/list/", "auth"),
+    page("tasks/export/", "export", "/tasks/export/?format=csv", "auth"),
     page("tasks/calendar/", "list", "/tasks/calendar/", "auth"),
     page("tasks/new/", "create", "/tasks/new/", "auth"),
     form(

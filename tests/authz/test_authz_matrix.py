@@ -60,6 +60,55 @@ def matrix_env(
         endpoint=webhook, webhook_id="msg_matrix", event_type="webhook.test", status="failed"
     )
 
+    # Merges: each owner's company has a twin merged into it (undoable).
+    from factories import system
+    from voronka.contacts.merge import company_merge
+    from voronka.contacts.models import Company
+
+    merges = {}
+    for owner, rec in records.items():
+        twin = Company.objects.create(responsible=rec.user, name=f"Дубль {owner}")
+        merges[owner], _kept = company_merge(
+            actor=system(), keep_id=rec.company.pk, merge_ids=[twin.pk]
+        )
+
+    # Duplicate control: a group of each owner's company and spare company, and a scan.
+    from voronka.contacts.models import DuplicateGroup, DuplicateScan
+
+    found_at = dt.datetime.now(dt.UTC)
+    dup_scan = DuplicateScan.objects.create(entity="company", started_at=found_at)
+    dup_groups = {
+        owner: DuplicateGroup.objects.create(
+            entity="company",
+            signature=f"matrix-{owner}",
+            ids=[rec.company.pk, rec.spare_company.pk],
+            score=0.9,
+            matched=["name"],
+            found_at=found_at,
+        )
+        for owner, rec in records.items()
+    }
+
+    # Imports: each owner's own finished import with one row error (issue 10). Another user's
+    # import does not exist for them (tests/transfer/test_import_reliability.py).
+    from voronka.transfer.models import ImportJob, ImportRowError
+
+    import_jobs = {}
+    for owner, rec in records.items():
+        import_jobs[owner] = ImportJob.objects.create(
+            entity="contact",
+            status="done",
+            filename="matrix.csv",
+            content=b"",
+            sha256="0" * 64,
+            format="csv",
+            headers=["Имя"],
+            mapping=["first_name"],
+            created_by=rec.user,
+            created_at=found_at,
+        )
+        ImportRowError.objects.create(job=import_jobs[owner], row=2, message="x")
+
     # Automation: a robot on a stage and a failed run of it (retryable).
     from voronka.automation.models import Rule, RuleRun
 
@@ -87,6 +136,11 @@ def matrix_env(
             "task": rec.task.pk,
             "me": own.user.pk,
             "own_company": own.company.pk,
+            "own_contact": own.contact.pk,
+            "merge": merges[owner or "a1"].pk,
+            "dup_group": dup_groups[owner or "a1"].pk,
+            "dup_scan": dup_scan.pk,
+            "own_import": import_jobs[me].pk,
             "own_deal": own.deal.pk,
             "pipeline": pipeline.sales.pk,
             "other_pipeline": pipeline.other.pk,

@@ -88,10 +88,28 @@ contact_get_for_write       a1     ok    ok    ok   ok      404   403   ok     o
 contact_get_for_write       b1     ok    ok    404  404     ok    403   ok     404        403
 contact_create              a1     ok    ok    ok   ok      422   403   ok     ok         403
 contact_create              b1     ok    ok    422  422     ok    403   ok     422        403
+company_create_many         a1     ok    ok    ok   ok      422   403   ok     ok         403
+company_create_many         b1     ok    ok    422  422     ok    403   ok     422        403
+contact_create_many         a1     ok    ok    ok   ok      422   403   ok     ok         403
+contact_create_many         b1     ok    ok    422  422     ok    403   ok     422        403
+import_upload               -      ok    ok    ok   ok      ok    403   422    ok         403
+contact_find_or_create      a1     ok    ok    ok   ok      422   403   ok     ok         403
+contact_find_or_create      b1     ok    ok    422  422     ok    403   ok     422        403
+duplicate_group_dismiss     a1     ok    ok    ok   ok      404   403   ok     ok         403
+duplicate_group_dismiss     b1     ok    ok    404  404     ok    403   ok     404        403
+duplicates_scan_request     -      ok    ok    ok   ok      ok    403   ok     ok         403
 contact_update              a1     ok    ok    ok   ok      404   403   ok     ok         403
 contact_update              b1     ok    ok    404  404     ok    403   ok     404        403
 contact_delete              a1     ok    ok    ok   403     404   403   ok     403        403
 contact_delete              b1     ok    ok    404  404     403   403   ok     404        403
+contact_merge               a1     ok    ok    ok   403     404   403   ok     403        403
+contact_merge               b1     ok    ok    404  404     403   403   ok     404        403
+company_merge               a1     ok    ok    ok   403     404   403   ok     403        403
+company_merge               b1     ok    ok    404  404     403   403   ok     404        403
+merge_undo                  a1     ok    ok    ok   403     404   403   ok     403        403
+merge_undo                  b1     ok    ok    404  404     403   403   ok     404        403
+family_merge                a1     ok    ok    ok   ok      404   403   ok     ok         403
+family_merge                b1     ok    ok    404  404     ok    403   ok     404        403
 task_get_for_write          a1     ok    ok    ok   ok      404   403   ok     ok         403
 task_get_for_write          b1     ok    ok    404  404     ok    403   ok     404        403
 task_create                 a1     ok    ok    ok   ok      422   403   ok     ok         403
@@ -152,6 +170,23 @@ NOT_WRITES: dict[str, str] = {
     "api_token_create": "CLI `voronka_token`: a trusted caller, no actor",
     "api_token_authenticate": "authentication itself (who the actor is)",
     "api_token_revoke": "CLI `voronka_token`: a trusted caller, no actor",
+    "import_set_mapping": "the actor's own import job only (another's is 404: tests/transfer); "
+    "a new custom field goes through custom_field_create and its can_configure rule",
+    "import_start": "the actor's own import job only (another's is 404: tests/transfer)",
+    "import_run": "the worker's job: runs as the job's creator (actor kind import); every row "
+    "goes through the contacts/deals services and their rules",
+    "import_file": "the CLI: upload, map and run as the --as user, through the same services",
+    "custom_names": "a read: the custom fields a mapping may target",
+    "max_upload_mb": "a setting (pure)",
+    "read_upload": "reads an upload within the size limit; writes nothing",
+    "merge_fields": "a read: the fields a merge chooses between (pure but for custom fields)",
+    "merged_into": "a read: which records a merge took (the conflict message of a second one)",
+    "default_source": "pure: whose value a merge keeps when nobody chose (the merge screen too)",
+    "field_value": "pure: a record's value of a merge field",
+    "company_values_check": "pure validation of values (a merge's combined ones); no write",
+    "family_suggestions": "a read: the family groups the user sees (through the scope)",
+    "client_interaction_record": "bookkeeping inside the caller's transaction (a task done, a "
+    "comment): the caller checked the actor",
 }
 
 SERVICE_MODULES = (
@@ -163,10 +198,14 @@ SERVICE_MODULES = (
     "voronka.deals.services.fields",
     "voronka.customfields.services",
     "voronka.contacts.services",
+    "voronka.contacts.merge",
+    "voronka.contacts.families",
+    "voronka.contacts.interactions",
     "voronka.activities.tasks_services",
     "voronka.activities.services",
     "voronka.identity.services",
     "voronka.automation.services",
+    "voronka.transfer.services",
 )
 
 
@@ -189,11 +228,21 @@ def _future() -> str:
     return (clock.now() + dt.timedelta(days=5)).isoformat()
 
 
+def _raise_refused(results: list[Any]) -> list[Any]:
+    """A batch service answers each refused input in its place: the table reads it raised."""
+    for result in results:
+        if isinstance(result, ApplicationError):
+            raise result
+    return results
+
+
 def _calls() -> dict[str, Callable[[Actor, Any, Any], Any]]:
     """service -> call(actor, target records or None, pipeline setup)."""
     from voronka.activities import services as comments
     from voronka.activities import tasks_services as tasks
     from voronka.automation import services as rules
+    from voronka.contacts import families
+    from voronka.contacts import merge as merges
     from voronka.contacts import services as contacts
     from voronka.customfields import services as fields
     from voronka.deals import services as deals
@@ -201,6 +250,7 @@ def _calls() -> dict[str, Callable[[Actor, Any, Any], Any]]:
     from voronka.deals.services import pipelines as pipelines_module
     from voronka.deals.services.pipeline_settings import pipeline_settings_save
     from voronka.identity import services as identity
+    from voronka.transfer.services import import_upload
 
     def deal_data(t: Any, p: Any) -> dict[str, Any]:
         return {
@@ -235,6 +285,32 @@ def _calls() -> dict[str, Callable[[Actor, Any, Any], Any]]:
         return RuleRun.objects.create(
             rule=robot(p), object_type="deal", object_id=1, key="e1", status=RunStatus.FAILED
         )
+
+    def twin_contact(t: Any) -> Any:
+        """A second contact of the same responsible (made without audit rows or events)."""
+        from voronka.contacts.models import Contact
+
+        return Contact.objects.create(
+            company=t.company, responsible=t.user, first_name="Дубль", last_name="Иванов"
+        )
+
+    def duplicate_group(t: Any) -> Any:
+        """An open duplicate group of two of the target's contacts (no audit rows, no events)."""
+        from voronka.contacts.models import DuplicateGroup
+        from voronka.kernel import clock
+
+        ids = sorted([t.contact.pk, twin_contact(t).pk])
+        return DuplicateGroup.objects.create(
+            entity="contact", signature=str(ids), ids=ids, score=0.9, found_at=clock.now()
+        )
+
+    def merged(t: Any) -> Any:
+        """A merge of the spare company into the company, by the system (rolled back with the
+        call's savepoint)."""
+        record, _kept = merges.company_merge(
+            actor=Actor.system(), keep_id=t.company.pk, merge_ids=[t.spare_company.pk]
+        )
+        return record
 
     def reordered(p: Any) -> list[int]:
         return list(reversed(list(p.other.stages.values_list("pk", flat=True))))
@@ -303,10 +379,49 @@ def _calls() -> dict[str, Callable[[Actor, Any, Any], Any]]:
             actor=a,
             data={"first_name": "Иван", "company": t.company.pk, "responsible": t.user.pk},
         ),
+        "contact_find_or_create": lambda a, t, p: contacts.contact_find_or_create(
+            actor=a,
+            data={
+                "first_name": "Иван",
+                "company": t.company.pk,
+                "responsible": t.user.pk,
+                "phones": ["+79990001122"],
+            },
+        ),
+        "duplicate_group_dismiss": lambda a, t, p: contacts.duplicate_group_dismiss(
+            actor=a, group_id=duplicate_group(t).pk
+        ),
+        "duplicates_scan_request": lambda a, t, p: contacts.duplicates_scan_request(
+            actor=a, entity="contact"
+        ),
+        "company_create_many": lambda a, t, p: _raise_refused(
+            contacts.company_create_many(
+                actor=a, items=[{"name": "ООО Новая", "responsible": t.user.pk}]
+            )
+        ),
+        "contact_create_many": lambda a, t, p: _raise_refused(
+            contacts.contact_create_many(
+                actor=a,
+                items=[{"first_name": "Иван", "company": t.company.pk, "responsible": t.user.pk}],
+            )
+        ),
+        "import_upload": lambda a, t, p: import_upload(
+            actor=a, entity="contact", filename="c.csv", data="Имя\nАнна\n".encode()
+        ),
         "contact_update": lambda a, t, p: contacts.contact_update(
             contact=t.contact, actor=a, data={"first_name": "Пётр"}
         ),
         "contact_delete": lambda a, t, p: contacts.contact_delete(contact=t.contact, actor=a),
+        "contact_merge": lambda a, t, p: merges.contact_merge(
+            actor=a, keep_id=t.contact.pk, merge_ids=[twin_contact(t).pk]
+        ),
+        "company_merge": lambda a, t, p: merges.company_merge(
+            actor=a, keep_id=t.company.pk, merge_ids=[t.spare_company.pk]
+        ),
+        "merge_undo": lambda a, t, p: merges.merge_undo(actor=a, merge_id=merged(t).pk),
+        "family_merge": lambda a, t, p: families.family_merge(
+            actor=a, contact_ids=[t.contact.pk], target="new", address="Тула, ул. Мира, 1"
+        ),
         "task_get_for_write": lambda a, t, p: tasks.task_get_for_write(actor=a, task_id=t.task.pk),
         "task_create": lambda a, t, p: tasks.task_create(
             actor=a,
@@ -429,7 +544,11 @@ def run_table(
 GROUPS = {
     "deals": [s for s, _t in EXPECTED if s.startswith("deal_")],
     "config": [s for s, _t in EXPECTED if s.startswith(("pipeline", "stage", "custom_field"))],
-    "contacts": [s for s, _t in EXPECTED if s.startswith(("company", "contact", "family"))],
+    "contacts": [
+        s
+        for s, _t in EXPECTED
+        if s.startswith(("company", "contact", "family", "merge", "import", "duplicate"))
+    ],
     "tasks": [s for s, _t in EXPECTED if s.startswith(("task", "comment", "user_"))],
     "automation": [s for s, _t in EXPECTED if s.startswith("rule_")],
 }
@@ -530,3 +649,23 @@ def test_negative_control_rule_services_without_their_flag_check_are_detected(
     mismatches = run_table(["rule_move", "rule_create"], personas, records, pipeline)
     assert "rule_move on - as manager: ok, expected 403" in mismatches
     assert "rule_create on - as head: ok, expected 403" in mismatches
+
+
+def test_negative_control_merge_checks_removed_are_detected(
+    monkeypatch: pytest.MonkeyPatch,
+    personas: dict[str, Any],
+    records: dict[str, Any],
+    pipeline: Any,
+) -> None:
+    """The merge without its delete-right check lets the manager merge (and so delete) their
+    records; without the write scope another department's manager merges a1's records."""
+    from voronka.contacts import merge as merge_module
+
+    monkeypatch.setattr(merge_module, "require_actor_flag", lambda actor, flag: None)
+    mismatches = run_table(["company_merge", "merge_undo"], personas, records, pipeline)
+    assert "company_merge on a1 as manager: ok, expected 403" in mismatches
+    assert "merge_undo on a1 as manager: ok, expected 403" in mismatches
+    monkeypatch.undo()
+    monkeypatch.setattr(merge_module, "scope_for_write", lambda qs, *, actor, entity: qs)
+    mismatches = run_table(["contact_merge"], personas, records, pipeline)
+    assert "contact_merge on a1 as other: 403, expected 404" in mismatches

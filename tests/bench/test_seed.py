@@ -179,6 +179,8 @@ def test_negative_controls_checkers_catch_corruption(seeded: dict[str, Any]) -> 
     deal = Deal.objects.filter(status="won").first()
     Deal.objects.filter(pk=deal.pk).update(closed_at=None)
     assert deal_problems() == [f"{deal.pk}: closed_at vs status"]
+    # Put it back: the company's first/last purchase (in the snapshot) are read from closed_at.
+    Deal.objects.filter(pk=deal.pk).update(closed_at=deal.closed_at)
     row = TaskDayCounter.objects.first()
     TaskDayCounter.objects.filter(pk=row.pk).update(count=row.count + 1)
     assert counters_snapshot() != seeded["snapshot"]

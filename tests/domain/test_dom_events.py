@@ -50,10 +50,14 @@ NAMES = {
     "company.commented",
     "company.created",
     "company.deleted",
+    "company.merge_undone",
+    "company.merged",
     "company.updated",
     "contact.commented",
     "contact.created",
     "contact.deleted",
+    "contact.merge_undone",
+    "contact.merged",
     "contact.updated",
     "deal.commented",
     "deal.created",
@@ -396,6 +400,7 @@ def test_periodic_jobs_come_from_the_apps_registry() -> None:
         "webhooks_deliver": (dt.timedelta(seconds=10), "voronka.integrations.jobs"),
         "webhooks_prune": (dt.timedelta(hours=1), "voronka.integrations.jobs"),
         "tasks_overdue": (dt.timedelta(minutes=1), "voronka.activities.jobs"),
+        "duplicates_scan": (dt.timedelta(days=1), "voronka.contacts.jobs"),
     }
     with pytest.raises(ImproperlyConfigured, match="twice"):
         register_periodic("history_prune", every=dt.timedelta(hours=1), enqueue=lambda: None)

@@ -80,6 +80,9 @@ NOT_AN_ENTITY = {
     # services' validation (automation.services._clean), the API and the YAML import.
     "RuleIn",
     "RulePatch",
+    "MergeIn",  # ids and {field: id}: the merge service checks them (contacts.merge)
+    "PhoneIn",  # one phone of a contact as the API answers it: only e164/value are read
+    "RequisitesLookupIn",  # a query to the requisites provider, not a record
 }
 
 
@@ -165,6 +168,7 @@ def test_negative_control_a_drifted_limit_or_key_is_caught(monkeypatch: pytest.M
 # Every text input of a domain form with a limit: (template, input name) -> (declaration, key).
 FORMS: dict[tuple[str, str], tuple[EntityInput, str]] = {
     ("deals/templates/deals/create.html", "title"): (DEAL, "title"),
+    ("contacts/templates/contacts/families.html", "name"): (COMPANY, "name"),  # the family
     ("deals/templates/deals/create.html", "source"): (DEAL, "source"),
     ("deals/templates/deals/create.html", "comment"): (DEAL, "comment"),
     ("deals/templates/deals/card.html", "title"): (DEAL, "title"),
@@ -219,7 +223,12 @@ FORMS: dict[tuple[str, str], tuple[EntityInput, str]] = {
     ("web/templates/web/_custom_input.html", "link"): (CUSTOM_VALUE, "link"),
 }
 # Search boxes: a query, not an entity's field.
-SEARCH_INPUTS = {("contacts/templates/contacts/_company_picker.html", "q")}
+SEARCH_INPUTS = {
+    ("contacts/templates/contacts/_company_picker.html", "q"),
+    # The company list's metric filters: numbers, parsed by contacts.selectors.CompanyMetrics.
+    ("contacts/templates/contacts/company_list.html", "ltv_min"),
+    ("contacts/templates/contacts/company_list.html", "deals_min"),
+}
 FORM_DIRS = ["deals/templates", "contacts/templates", "activities/templates"]
 FIELD_INCLUDE_DEFAULT = 255  # contacts/_field.html: maxlength|default:255
 

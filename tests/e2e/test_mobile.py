@@ -163,6 +163,8 @@ def screens(pipeline: Any, long_names: Any) -> list[str]:
         "/contacts/new/",
         f"/contacts/{contact.pk}/",
         f"/contacts/{contact.pk}/edit/",
+        "/duplicates/",
+        "/duplicates/?entity=company&status=dismissed",
         "/tasks/",
         "/tasks/list/",
         "/tasks/calendar/",

@@ -435,6 +435,15 @@ CORRUPTIONS = {
     "company.ltv +1": lambda: Company.objects.filter(
         pk=Company.objects.filter(ltv__gt=0).order_by("pk").values("pk")[:1]
     ).update(ltv=F("ltv") + 1),
+    "company.deals_count +1": lambda: Company.objects.filter(
+        pk=Company.objects.filter(deals_count__gt=0).order_by("pk").values("pk")[:1]
+    ).update(deals_count=F("deals_count") + 1),
+    "company.won_count -1": lambda: Company.objects.filter(
+        pk=Company.objects.filter(won_count__gt=0).order_by("pk").values("pk")[:1]
+    ).update(won_count=F("won_count") - 1),
+    "company.last_purchase_at moved": lambda: Company.objects.filter(
+        pk=Company.objects.filter(won_count__gt=0).order_by("pk").values("pk")[:1]
+    ).update(last_purchase_at=dt.datetime(2001, 1, 1, tzinfo=dt.UTC)),
     "deal open_tasks +1": lambda: Deal.objects.filter(
         pk=Deal.objects.filter(open_tasks__gt=0).order_by("pk").values("pk")[:1]
     ).update(open_tasks=F("open_tasks") + 1),
@@ -530,6 +539,7 @@ DROPPED_COUNTER_SHOWS_IN = {
     "board": {"deal_board"},
     "open_deals": {"deal_days", "deal_users"},
     "ltv": {"company_ltv", "company_ltv_main"},
+    "company": {"company_counts"},
 }
 
 

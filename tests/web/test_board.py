@@ -267,7 +267,7 @@ def test_control_board_cards_as_bare_models_is_caught(
     from voronka.deals import selectors
 
     def bare_models(
-        key: Any, deals: Any, stage_ids: list[int], people: Any
+        key: Any, deals: Any, stage_ids: list[int], people: Any, *_: Any
     ) -> dict[int, list[Any]]:
         newest = selectors._newest_in_stage
         return {sid: list(newest(deals().filter(stage_id=sid))[:25]) for sid in stage_ids}

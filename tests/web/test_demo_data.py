@@ -172,3 +172,14 @@ def plant_breaches(now: dt.datetime) -> None:
     Deal.objects.filter(pk__in=open_ids[: len(open_ids) // 2]).update(
         stage_entered_at=now - dt.timedelta(days=60)
     )
+
+
+def test_the_demo_has_duplicates_to_review() -> None:
+    """A few clients were entered twice (another phone format, the name in Latin letters): the
+    scan the demo ends with groups each with its original."""
+    from voronka.contacts.models import DuplicateGroup
+
+    load_demo(MOMENTS["weekday-afternoon"])
+    groups = DuplicateGroup.objects.filter(entity="contact", status="open")
+    assert groups.count() >= 5
+    assert all("phone" in g.matched and len(g.ids) >= 2 for g in groups)

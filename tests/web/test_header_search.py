@@ -175,7 +175,9 @@ def test_search_has_a_query_budget(
 ) -> None:
     client = web("a1")
     client.get("/search/", {"q": "x"})  # session, user and roles warm
-    with django_assert_max_num_queries(14):
+    # Per group: the exact pass (name, e-mail part), the typo pass while few were found, the
+    # matches loaded (contacts with their phones and e-mails) — bounded, whatever the base holds.
+    with django_assert_max_num_queries(28):
         _page(client, "Смирнова")
 
 

@@ -82,5 +82,10 @@ def counters_snapshot() -> dict[str, object]:
             (c.company_id, c.currency, c.amount) for c in CompanyLtv.objects.exclude(amount=0)
         ),
         "company_ltv_main": sorted(Company.objects.exclude(ltv=0).values_list("id", "ltv")),
+        "company_counts": sorted(
+            Company.objects.values_list(
+                "id", "deals_count", "won_count", "first_purchase_at", "last_purchase_at"
+            )
+        ),
         "deals": sorted(Deal.objects.values_list("id", "open_tasks", "next_task_deadline")),
     }

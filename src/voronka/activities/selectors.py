@@ -93,6 +93,9 @@ FIELD_LABELS = {
     "consent_mailing": "Согласие на рассылки",
     "bank_name": "Банк",
     "website": "Сайт",
+    # contacts.merge: the kept record's and each merged one's audit rows
+    "merged": "Объединены записи",
+    "merged_into": "Объединена с записью",
 }
 # Stored codes of choices, shown as their labels in the reader's language: (object, field) → choices.
 CHOICES: dict[tuple[str, str], type[models.TextChoices]] = {

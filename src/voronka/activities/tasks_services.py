@@ -36,6 +36,7 @@ from voronka.activities.models import (
     TaskStatus,
     TaskType,
 )
+from voronka.contacts.interactions import client_interaction_record
 from voronka.contacts.models import Company, Contact
 from voronka.deals.counters import DealState, deal_states_changed, local_day
 from voronka.deals.models import Deal
@@ -346,6 +347,17 @@ def task_get_for_write(*, actor: Actor, task_id: int) -> Task:
     )
 
 
+def _client_interaction(task: Task, at: dt.datetime) -> None:
+    """A task done (a call, a meeting, an e-mail…) is an interaction with its client: the
+    company it is on, or its contact's, or its deal's."""
+    if task.company_id is not None:
+        client_interaction_record(company_id=task.company_id, at=at)
+    elif task.contact_id is not None:
+        client_interaction_record(contact_id=task.contact_id, at=at)
+    elif task.deal is not None:
+        client_interaction_record(company_id=task.deal.company_id, at=at)
+
+
 @transaction.atomic
 def task_complete(
     *,
@@ -373,6 +385,7 @@ def task_complete(
     )
     task.refresh_from_db()
     _refresh_deal(task.deal_id, -1)
+    _client_interaction(task, now)
     audit(
         actor=actor,
         obj=task,

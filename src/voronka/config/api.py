@@ -135,19 +135,30 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def _register_routers() -> None:
     from voronka.activities.api import control_router, me_router, tasks_router
     from voronka.automation.api import automation_router
-    from voronka.contacts.api import companies_router, contacts_router
-    from voronka.deals.api import deals_router, pipelines_router
-    from voronka.integrations.api import webhooks_router
+    from voronka.contacts.api import (
+        companies_router,
+        contacts_router,
+        duplicates_router,
+        merges_router,
+    )
+    from voronka.deals.api import deals_router, pipelines_router, search_router
+    from voronka.integrations.api import requisites_router, webhooks_router
+    from voronka.transfer.export_api import export_router
 
     api.add_router("/pipelines", pipelines_router)
+    api.add_router("", export_router)  # /deals/export, … (before /deals/{deal_id})
     api.add_router("/deals", deals_router)
+    api.add_router("", merges_router)  # /companies/merge, /contacts/merge, /merges
     api.add_router("/companies", companies_router)
     api.add_router("/contacts", contacts_router)
+    api.add_router("/duplicates", duplicates_router)
     api.add_router("/tasks", tasks_router)
     api.add_router("/me", me_router)
     api.add_router("/automation", automation_router)
     api.add_router("/control", control_router)
     api.add_router("/webhooks", webhooks_router)
+    api.add_router("/requisites", requisites_router)
+    api.add_router("/search", search_router)
 
 
 _register_routers()

@@ -2,6 +2,8 @@
 
 voronka migrate | serve [--port N] | worker | demo | token USERNAME | seed --deals N
 voronka automation export | import FILE [--replace] | dry-run FILE --since DATE
+voronka export deals|companies|contacts|tasks --format csv|xlsx [--as USERNAME] [name=value…]
+voronka import contacts|companies|deals FILE [--mapping auto|FILE.json] [--as USERNAME]
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ def main() -> None:
         "token": "voronka_token",
         "seed": "voronka_seed",
         "automation": "voronka_automation",
+        "export": "voronka_export",
+        "import": "voronka_import",
+        "duplicates": "voronka_duplicates",
     }
     from django.core.management import execute_from_command_line
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "voronka.deals",
     "voronka.activities",
     "voronka.automation",
+    "voronka.transfer",
     "voronka.integrations",
     "voronka.web",
     "voronka.demo",

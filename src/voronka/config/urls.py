@@ -6,6 +6,8 @@ from voronka.config.api import api
 urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("", include(("voronka.transfer.export_urls", "transfer"))),
+    path("", include(("voronka.transfer.import_urls", "imports"))),
     path("", include("voronka.deals.urls")),
     path("", include("voronka.contacts.urls")),
     path("", include("voronka.activities.urls")),

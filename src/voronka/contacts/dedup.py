@@ -10,19 +10,46 @@ is about to be created up in the one index (entity, kind, key) and scores what i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+import resource
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
 
 from voronka.contacts.keys import (
     address_key,
     company_name_key,
     email_key,
     name_tokens,
-    person_name_key,
+    tokens_key,
     unique,
 )
-from voronka.contacts.models import ClientEntity, ClientKey, Company, Contact, KeyKind
+from voronka.contacts.matching import (
+    MAX_BLOCK,
+    SUGGEST,
+    THRESHOLD,
+    Group,
+    GroupBuilder,
+    Profile,
+    block_pairs,
+    score,
+)
+from voronka.contacts.models import (
+    EXACT_KINDS,
+    ClientEntity,
+    ClientKey,
+    Company,
+    Contact,
+    ContactEmail,
+    ContactPhone,
+    DuplicateGroup,
+    DuplicateScan,
+    KeyKind,
+)
+from voronka.kernel import clock
 from voronka.kernel.bulk import insert_rows
 
 Key = tuple[str, str]  # (kind, key)
@@ -35,7 +62,9 @@ def name_blocks(tokens: Sequence[str]) -> list[str]:
     """Blocking keys of a person's name that survive a typo after the fourth letter and any word
     order: the first four letters of every pair of its words ("ivan petr")."""
     heads = sorted({t[:4] for t in tokens if len(t) >= 2})
-    return [f"s:{a} {b}" for i, a in enumerate(heads) for b in heads[i + 1 :]]
+    pairs = [f"s:{a} {b}" for i, a in enumerate(heads) for b in heads[i + 1 :]]
+    # Each word alone too: a record with the surname only still meets the full one.
+    return pairs + [f"t:{t}" for t in sorted(set(tokens)) if len(t) >= 3]
 
 
 def contact_keys(
@@ -46,16 +75,24 @@ def contact_keys(
     birthday: dt.date | None = None,
     phones: Iterable[str] = (),
     emails: Iterable[str] = (),
+    company_id: int | None = None,
 ) -> list[Key]:
     """The keys of a contact from its cleaned values (phones in E.164, e-mails lower-cased)."""
     tokens = name_tokens(last_name, first_name, middle_name)
     keys: list[Key] = [(KeyKind.PHONE, p) for p in unique(phones)]
-    keys += [(KeyKind.EMAIL, e) for e in unique(email_key(e) for e in emails)]
+    email_keys = unique(email_key(e) for e in emails)
+    keys += [(KeyKind.EMAIL, e) for e in email_keys]
+    # The mailbox name alone: a typo in the domain ("mh@wade.com", "mh@waoe.com") still meets.
+    keys += [
+        (KeyKind.BLOCK, f"e:{e.split('@')[0]}") for e in email_keys if len(e.split("@")[0]) >= 4
+    ]
     if tokens:
-        keys.append((KeyKind.NAME, person_name_key(last_name, first_name, middle_name)))
+        keys.append((KeyKind.NAME, tokens_key(tokens)))
         keys += [(KeyKind.BLOCK, b) for b in name_blocks(tokens)]
     if birthday is not None:
         keys.append((KeyKind.BLOCK, f"b:{birthday.isoformat()}"))
+    if company_id is not None:  # colleagues are compared with each other
+        keys.append((KeyKind.BLOCK, f"c:{company_id}"))
     return keys
 
 
@@ -89,6 +126,7 @@ def keys_of_contact(contact: Contact) -> list[Key]:
         birthday=contact.birthday,
         phones=[p.number for p in contact.phones.all()],
         emails=[e.address for e in contact.emails.all()],
+        company_id=contact.company_id,
     )
 
 
@@ -138,6 +176,61 @@ def company_keys_sync(company: Company) -> None:
 # --- the check of a new record -------------------------------------------------------------------
 
 
+def profiles_of(entity: str, ids: Iterable[int]) -> dict[int, Profile]:
+    """The profiles of stored records, from their keys (one indexed query per 1,000 ids)."""
+    wanted = list(dict.fromkeys(ids))
+    result: dict[int, Profile] = {}
+    for start in range(0, len(wanted), 1000):
+        rows = ClientKey.objects.filter(
+            entity=entity, object_id__in=wanted[start : start + 1000]
+        ).values_list("object_id", "kind", "key")
+        for object_id, kind, key in rows:
+            profile = result.get(object_id)
+            if profile is None:
+                profile = result[object_id] = Profile(object_id)
+            profile.add(kind, key)
+    return result
+
+
+# The most records one key may bring to the check: exact keys first, then names and blocks.
+CHECK_LIMIT = 50
+
+
+def lookup(entity: str, keys: Iterable[Key], *, limit: int = CHECK_LIMIT) -> list[int]:
+    """Ids of records sharing any of `keys` — those sharing a phone, e-mail or INN first; a
+    bounded number per query, so a common name in a big base costs the same as a rare one."""
+    wanted = _clip(keys)
+    found: dict[int, None] = {}
+    for kinds in (EXACT_KINDS, (KeyKind.NAME,), (KeyKind.BLOCK, KeyKind.ADDRESS)):
+        cond = Q()
+        for kind, key in wanted:
+            if kind in kinds:
+                cond |= Q(kind=kind, key=key)
+        if not cond:
+            continue
+        rows = ClientKey.objects.filter(cond, entity=entity).values_list("object_id", flat=True)
+        found.update(dict.fromkeys(rows[:limit]))
+        if len(found) >= limit:
+            break
+    return list(found)
+
+
+def lock_keys(entity: str, keys: Iterable[Key]) -> None:
+    """Serialize, until the transaction ends, everyone checking or writing the same exact keys
+    (PostgreSQL advisory locks on a hash of each; SQLite has one writer at a time already)."""
+    if connection.vendor != "postgresql":
+        return
+    wanted = sorted({f"{entity}:{kind}:{key}" for kind, key in _clip(keys) if kind in EXACT_KINDS})
+    if not wanted:
+        return
+    with connection.cursor() as cursor:
+        # hashtextextended: a 64-bit hash; sorted, so two transactions lock in the same order.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 10)) FROM unnest(%s::text[]) AS k",
+            [wanted],
+        )
+
+
 @dataclass
 class Candidate:
     """An existing record that may be the one being entered."""
@@ -158,27 +251,252 @@ class Candidate:
         }
 
 
-def lookup(entity: str, keys: Iterable[Key], *, limit: int = 200) -> dict[int, set[str]]:
-    """Records sharing any of `keys`: {object_id: {kinds matched}} (one indexed query)."""
-    from django.db.models import Q
+def find_candidates(
+    entity: str, keys: Sequence[Key], *, exclude: int | None = None, limit: int = 10
+) -> list[Candidate]:
+    """Stored records that may be the record with `keys` (not yet saved, or `exclude` itself):
+    exact ones (a phone, e-mail or INN is the same) first, then by score; only those worth
+    showing (score ≥ matching.SUGGEST). No scope here: the caller decides what a user may see
+    of a record outside their scope (selectors.duplicate_candidates)."""
+    new = Profile.of(0, keys)
+    ids = [i for i in lookup(entity, keys) if i != exclude]
+    result: list[Candidate] = []
+    for object_id, profile in profiles_of(entity, ids).items():
+        match = score(new, profile)
+        if match.exact or match.score >= SUGGEST:
+            result.append(Candidate(entity, object_id, match.score, match.matched, match.exact))
+    result.sort(key=lambda c: (not c.exact, -c.score, c.id))
+    return result[:limit]
 
-    wanted = _clip(keys)
-    if not wanted:
-        return {}
-    by_kind: dict[str, list[str]] = {}
-    for kind, key in wanted:
-        by_kind.setdefault(kind, []).append(key)
-    cond = Q()
-    for kind, values in by_kind.items():
-        cond |= Q(kind=kind, key__in=values)
-    rows = ClientKey.objects.filter(cond, entity=entity).values_list("object_id", "kind")[
-        : limit * 4
+
+# --- the full scan ---------------------------------------------------------------------------------
+
+# Records whose profiles are loaded together: bounds the scan's memory, whatever the base's size.
+SCAN_BATCH = 20_000
+
+
+def _blocks_sql(entity: str) -> tuple[str, list[Any]]:
+    table = connection.ops.quote_name(ClientKey._meta.db_table)
+    agg = "array_agg(object_id)" if connection.vendor == "postgresql" else "group_concat(object_id)"
+    sql = (
+        f"SELECT {agg} FROM {table} WHERE entity = %s "
+        f"GROUP BY kind, key HAVING COUNT(*) BETWEEN 2 AND %s"
+    )
+    return sql, [entity, MAX_BLOCK]
+
+
+def _blocks(entity: str) -> Iterator[list[int]]:
+    """The member ids of every block worth comparing, streamed (a server-side cursor on
+    PostgreSQL: the blocks of a million records never sit in memory at once)."""
+    sql, params = _blocks_sql(entity)
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(2000):
+            for (members,) in rows:
+                if isinstance(members, str):
+                    yield [int(x) for x in members.split(",")]
+                else:
+                    yield list(members)
+
+
+def blocks_count(entity: str) -> int:
+    sql, params = _blocks_sql(entity)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS b", params)
+        return int(cursor.fetchone()[0])
+
+
+def _score_batch(entity: str, batch: list[list[int]], builder: GroupBuilder) -> None:
+    profiles = profiles_of(entity, {i for members in batch for i in members})
+    seen: set[tuple[int, int]] = set()
+    for members in batch:
+        for pair in block_pairs(members):
+            if pair in seen:
+                continue
+            seen.add(pair)
+            a, b = profiles.get(pair[0]), profiles.get(pair[1])
+            if a is None or b is None:  # deleted while the scan ran
+                continue
+            match = score(a, b, floor=THRESHOLD)
+            if match is not None and match.score >= THRESHOLD:
+                builder.add(pair[0], pair[1], match)
+
+
+def find_groups(entity: str, *, progress: Callable[[int, int], None] | None = None) -> list[Group]:
+    """Every duplicate group of `entity` across the whole base: the blocks (records sharing a
+    key, at most matching.MAX_BLOCK of them) are compared pair by pair, SCAN_BATCH records'
+    profiles at a time; `progress(done, total)` is called after each batch (blocks)."""
+    total = blocks_count(entity) if progress else 0
+    builder = GroupBuilder()
+    batch: list[list[int]] = []
+    members_in_batch = done = 0
+    for members in _blocks(entity):
+        batch.append(members)
+        members_in_batch += len(members)
+        if members_in_batch >= SCAN_BATCH:
+            _score_batch(entity, batch, builder)
+            done += len(batch)
+            batch, members_in_batch = [], 0
+            if progress:
+                progress(done, total)
+    if batch:
+        _score_batch(entity, batch, builder)
+        done += len(batch)
+    if progress:
+        progress(done, total)
+    return builder.groups()
+
+
+def signature(ids: Sequence[int]) -> str:
+    return hashlib.sha1(",".join(map(str, sorted(ids))).encode()).hexdigest()
+
+
+def peak_memory_kb() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+@transaction.atomic
+def groups_save(entity: str, groups: Sequence[Group], *, scan: DuplicateScan | None) -> int:
+    """Store what a scan found: new groups open, open ones refreshed, a person's decisions kept
+    (a dismissed or merged group with the same members stays as it is); open groups the scan no
+    longer finds are removed. Returns the number of open groups."""
+    now = clock.now()
+    stored = {
+        g.signature: g
+        for g in DuplicateGroup.objects.filter(entity=entity).only("id", "signature", "status")
+    }
+    found: set[str] = set()
+    new: list[DuplicateGroup] = []
+    refresh: list[DuplicateGroup] = []
+    for group in groups:
+        sig = signature(group.ids)
+        found.add(sig)
+        row = stored.get(sig)
+        if row is None:
+            new.append(
+                DuplicateGroup(
+                    entity=entity,
+                    signature=sig,
+                    ids=group.ids,
+                    score=group.score,
+                    matched=group.matched,
+                    scan=scan,
+                    found_at=now,
+                )
+            )
+        elif row.status == DuplicateGroup.Status.OPEN:
+            row.score, row.matched, row.scan = group.score, group.matched, scan
+            refresh.append(row)
+    gone = [
+        row.pk
+        for sig, row in stored.items()
+        if sig not in found and row.status == DuplicateGroup.Status.OPEN
     ]
-    found: dict[int, set[str]] = {}
-    for object_id, kind in rows:
-        found.setdefault(object_id, set()).add(kind)
-    return found
+    for start in range(0, len(gone), 1000):
+        DuplicateGroup.objects.filter(pk__in=gone[start : start + 1000]).delete()
+    if new:
+        insert_rows(new)
+    if refresh:
+        DuplicateGroup.objects.bulk_update(refresh, ["score", "matched", "scan"], batch_size=1000)
+    return DuplicateGroup.objects.filter(entity=entity, status=DuplicateGroup.Status.OPEN).count()
 
 
-def as_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(data)
+def duplicates_scan(entity: str, *, run: DuplicateScan | None = None) -> DuplicateScan:
+    """One full scan, recorded with its progress (the review screen polls it) and its peak
+    memory — in `run` when a person asked for it, else in a new row. A scan that fails is
+    marked failed with the error; the groups stay as they were."""
+    if run is None:
+        run = DuplicateScan.objects.create(entity=entity, started_at=clock.now())
+
+    def progress(done: int, total: int) -> None:
+        DuplicateScan.objects.filter(pk=run.pk).update(
+            records=done, total=total, peak_memory_kb=peak_memory_kb()
+        )
+
+    try:
+        groups = find_groups(entity, progress=progress)
+        count = groups_save(entity, groups, scan=run)
+    except Exception as exc:
+        DuplicateScan.objects.filter(pk=run.pk).update(
+            status=DuplicateScan.Status.FAILED, error=str(exc)[:2000], finished_at=clock.now()
+        )
+        raise
+    DuplicateScan.objects.filter(pk=run.pk).update(
+        status=DuplicateScan.Status.DONE,
+        groups=count,
+        finished_at=clock.now(),
+        peak_memory_kb=peak_memory_kb(),
+    )
+    run.refresh_from_db()
+    return run
+
+
+# --- rebuilding every key (after a raw import, a change of the key functions) ---------------------
+
+
+def _contact_keys_after(last: int, batch: int) -> dict[int, list[Key]]:
+    """The keys of the next `batch` contacts after id `last`, read as plain rows (a reindex of
+    a million contacts: model instances would cost more than the keys)."""
+    rows = list(
+        Contact.objects.filter(pk__gt=last)
+        .order_by("pk")
+        .values_list("pk", "last_name", "first_name", "middle_name", "birthday", "company_id")[
+            :batch
+        ]
+    )
+    if not rows:
+        return {}
+    low, high = rows[0][0], rows[-1][0]
+    phones: dict[int, list[str]] = {}
+    for contact_id, number in ContactPhone.objects.filter(
+        contact_id__gte=low, contact_id__lte=high
+    ).values_list("contact_id", "number"):
+        phones.setdefault(contact_id, []).append(number)
+    emails: dict[int, list[str]] = {}
+    for contact_id, address in ContactEmail.objects.filter(
+        contact_id__gte=low, contact_id__lte=high
+    ).values_list("contact_id", "address"):
+        emails.setdefault(contact_id, []).append(address)
+    return {
+        pk: contact_keys(
+            last_name=last_name,
+            first_name=first_name,
+            middle_name=middle_name,
+            birthday=birthday,
+            phones=phones.get(pk, ()),
+            emails=emails.get(pk, ()),
+            company_id=company_id,
+        )
+        for pk, last_name, first_name, middle_name, birthday, company_id in rows
+    }
+
+
+def reindex(
+    entity: str, *, batch: int = 5000, progress: Callable[[int], None] | None = None
+) -> int:
+    """Rewrite the keys of every record of `entity` in batches (each in its own transaction).
+    Returns the number of records."""
+    last = 0
+    done = 0
+    while True:
+        with transaction.atomic():
+            keys = _contact_keys_after(last, batch) if entity == ClientEntity.CONTACT else {}
+            if entity == ClientEntity.COMPANY:
+                companies = Company.objects.filter(pk__gt=last).order_by("pk")
+                companies = companies.prefetch_related("addresses")[:batch]
+                keys = {c.pk: keys_of_company(c) for c in companies}
+            if not keys:
+                return done
+            ids = list(keys)
+            ClientKey.objects.filter(entity=entity, object_id__in=ids).delete()
+            insert_rows(
+                [
+                    ClientKey(entity=entity, object_id=object_id, kind=kind, key=key)
+                    for object_id, record_keys in keys.items()
+                    for kind, key in _clip(record_keys)
+                ]
+            )
+        last = ids[-1]
+        done += len(ids)
+        if progress:
+            progress(done)

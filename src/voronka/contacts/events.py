@@ -58,3 +58,37 @@ CONTACT_DELETED = declare(
     description="A contact was deleted.",
     emitted_by=f"{SERVICES}.contact_delete",
 )
+
+
+class MergePayload(EventPayload):
+    kept: int
+    merged: list[int]
+    merge: int  # the contacts.Merge row (its undo)
+
+
+MERGE = "contacts.merge"
+
+CONTACT_MERGED = declare(
+    "contact.merged",
+    MergePayload,
+    description="Contacts were merged into the kept one (the merged ones are gone; undoable).",
+    emitted_by=f"{MERGE}.contact_merge",
+)
+COMPANY_MERGED = declare(
+    "company.merged",
+    MergePayload,
+    description="Companies were merged into the kept one (the merged ones are gone; undoable).",
+    emitted_by=f"{MERGE}.company_merge",
+)
+CONTACT_MERGE_UNDONE = declare(
+    "contact.merge_undone",
+    MergePayload,
+    description="A merge of contacts was undone: the merged contacts and their links are back.",
+    emitted_by=f"{MERGE}.merge_undo",
+)
+COMPANY_MERGE_UNDONE = declare(
+    "company.merge_undone",
+    MergePayload,
+    description="A merge of companies was undone: the merged companies and their links are back.",
+    emitted_by=f"{MERGE}.merge_undo",
+)

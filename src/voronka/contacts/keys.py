@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 # Cyrillic → Latin, one letter at a time; the Latin folding below then makes the common
 # transliteration schemes (ГОСТ, passport, BGN, informal) meet: Щукин/Shchukin/Schukin → shukin.
@@ -45,6 +46,7 @@ _NOT_WORD = re.compile(r"[^0-9a-z]+")
 _DOUBLE = re.compile(r"(.)\1+")
 
 
+@lru_cache(maxsize=65536)  # names repeat: a base of a million contacts has a few thousand
 def fold_word(text: str) -> str:
     """Lower-case Latin skeleton of one word: transliterated, schemes folded, accents and
     doubled letters dropped ("Наталья" and "Natalya" → "natalia")."""
@@ -61,12 +63,29 @@ def fold_word(text: str) -> str:
             return text
 
 
+# Everyday forms of first names people type in place of the full one («Петя» for «Пётр»): read
+# as the full name, so they meet. Only unambiguous ones (Саша is Александр and Александра).
+DIMINUTIVES = {
+    "петя": "петр", "ваня": "иван", "вова": "владимир", "володя": "владимир", "дима": "дмитрий",
+    "коля": "николай", "миша": "михаил", "сережа": "сергей", "серега": "сергей",
+    "андрюша": "андрей", "леша": "алексей", "алеша": "алексей", "паша": "павел",
+    "костя": "константин", "толя": "анатолий", "гена": "геннадий", "витя": "виктор",
+    "слава": "вячеслав", "юра": "юрий", "боря": "борис", "гоша": "георгий", "егорка": "егор",
+    "маша": "мария", "таня": "татьяна", "оля": "ольга", "лена": "елена", "наташа": "наталья",
+    "катя": "екатерина", "аня": "анна", "юля": "юлия", "настя": "анастасия", "света": "светлана",
+    "ира": "ирина", "галя": "галина", "люба": "любовь", "надя": "надежда", "даша": "дарья",
+    "ксюша": "ксения", "вика": "виктория", "лиза": "елизавета", "поля": "полина",
+    "bob": "robert", "bill": "william", "jim": "james", "dick": "richard", "kate": "katherine",
+}  # fmt: skip
+
+
 def name_tokens(*parts: str) -> list[str]:
-    """The folded words of a name, in order (empty words dropped)."""
+    """The folded words of a name, in order (empty words dropped; diminutives read in full)."""
     tokens: list[str] = []
     for part in parts:
         for word in re.split(r"[\s\-.,]+", part or ""):
-            folded = fold_word(word)
+            lower = word.lower().replace("ё", "е")
+            folded = fold_word(DIMINUTIVES.get(lower, word))
             if folded:
                 tokens.append(folded)
     return tokens
@@ -74,7 +93,11 @@ def name_tokens(*parts: str) -> list[str]:
 
 def person_name_key(*parts: str) -> str:
     """A person's name in any word order: "Пётр Иванов" and "Иванов Петр" give the same key."""
-    return " ".join(sorted(name_tokens(*parts)))
+    return tokens_key(name_tokens(*parts))
+
+
+def tokens_key(tokens: Iterable[str]) -> str:
+    return " ".join(sorted(tokens))
 
 
 # Legal forms removed from a company name before comparing (Russian and common foreign).

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from voronka.contacts.dedup import company_keys_sync, contact_keys_sync, keys_drop
+from voronka.contacts import dedup
+from voronka.contacts.dedup import (
+    company_keys,
+    company_keys_sync,
+    contact_keys,
+    contact_keys_sync,
+    keys_drop,
+)
+from voronka.contacts.duplicate_selectors import candidates_out
 from voronka.contacts.events import (
     COMPANY_CREATED,
     COMPANY_DELETED,
@@ -27,16 +36,20 @@ from voronka.contacts.models import (
     Contact,
     ContactEmail,
     ContactPhone,
+    DuplicateGroup,
+    DuplicateScan,
 )
 from voronka.identity.models import User
 from voronka.identity.permissions import get_for_write, require_active, require_actor_flag
 from voronka.identity.scopes import resolve_responsible
+from voronka.kernel import clock
 from voronka.kernel.actor import Actor
-from voronka.kernel.audit import audit, diff
+from voronka.kernel.audit import audit, audit_entry, audit_many, diff
+from voronka.kernel.bulk import insert_rows, insert_values
 from voronka.kernel.customfields import clean_custom
-from voronka.kernel.errors import ApplicationError, ErrorCode, ValidationError
-from voronka.kernel.events import emit
-from voronka.kernel.fields import FieldCleaner, to_id
+from voronka.kernel.errors import ApplicationError, ErrorCode, NotFound, ValidationError
+from voronka.kernel.events import emit, emit_many, event_row
+from voronka.kernel.fields import FieldCleaner, to_id, to_id_or_none
 from voronka.kernel.files import files_attach
 from voronka.kernel.normalize import (
     clean_text,
@@ -159,7 +172,11 @@ def company_get_for_write(*, actor: Actor, company_id: int) -> Company:
 
 
 @transaction.atomic
-def company_create(*, actor: Actor, data: Mapping[str, Any]) -> Company:
+def company_create(
+    *, actor: Actor, data: Mapping[str, Any], check_duplicates: bool = False
+) -> Company:
+    """`check_duplicates`: refuse (DuplicateFound) when a company with the same INN, phone or
+    e-mail exists — what a person entering one by hand or through the API gets by default."""
     require_active(actor)
     c = _clean_company(data, company=None)
     responsible: User | None = None
@@ -177,6 +194,17 @@ def company_create(*, actor: Actor, data: Mapping[str, Any]) -> Company:
     c.raise_if_errors()
     assert responsible is not None  # resolve_responsible returned it, or an error was raised
     addresses = c.cleaned.pop("addresses", [])
+    if check_duplicates:
+        _refuse_exact_duplicate(
+            actor,
+            ClientEntity.COMPANY,
+            company_keys(
+                name=c.cleaned.get("name", ""),
+                inn=c.cleaned.get("inn", ""),
+                phone=c.cleaned.get("phone", ""),
+                email=c.cleaned.get("email", ""),
+            ),
+        )
     company = Company.objects.create(responsible=responsible, custom=custom, **c.cleaned)
     files_attach(entity="company", object_id=company.pk, actor=actor, before={}, after=custom)
     _set_addresses(company, addresses)
@@ -280,7 +308,12 @@ def _clean_list(raw: Any, normalizer: Any, label: str) -> list[str]:
         raise ValueError(_("Ожидается список (не больше 20)"))
     result: list[str] = []
     for item in raw:
-        value = item.get("number") or item.get("address") if isinstance(item, Mapping) else item
+        if isinstance(item, Mapping):  # {"e164"|"value"} as the API answers, or {"number"}
+            value = next(
+                (item[k] for k in ("e164", "value", "number", "address") if item.get(k)), ""
+            )
+        else:
+            value = item
         if value in (None, ""):
             continue
         normalized = normalizer(str(value))
@@ -368,8 +401,57 @@ def contact_get_for_write(*, actor: Actor, contact_id: int) -> Contact:
     )
 
 
+class DuplicateFound(ApplicationError):
+    """The client being entered exists: a phone, e-mail or INN is the same (seed 001). Carries
+    the existing records as the user may see them (duplicate_selectors.candidates_out)."""
+
+    def __init__(self, existing: list[dict[str, Any]]) -> None:
+        first = existing[0]
+        if first["visible"]:
+            message = _("Такой клиент уже есть: %(label)s (ответственный — %(who)s)") % {
+                "label": first["label"],
+                "who": first["responsible"],
+            }
+        else:
+            message = _("Такой клиент уже есть у менеджера %(who)s") % {"who": first["responsible"]}
+        super().__init__(message, code=ErrorCode.DUPLICATE, extra={"existing": existing})
+        self.existing = existing
+
+
+def _refuse_exact_duplicate(actor: Actor, entity: str, keys: list[tuple[str, str]]) -> None:
+    """Raise DuplicateFound when a stored record shares an exact key (phone, e-mail, INN).
+    On PostgreSQL the keys are locked for the transaction first, so two people entering the
+    same client at once cannot both pass the check."""
+    dedup.lock_keys(entity, keys)
+    exact = [c for c in dedup.find_candidates(entity, keys) if c.exact]
+    if exact and actor.user is not None:
+        raise DuplicateFound(candidates_out(actor.user, entity, exact))
+    if exact:
+        raise DuplicateFound(
+            [{"entity": entity, "id": c.id, "label": "", "responsible": "", "visible": True,
+              "score": c.score, "matched": c.matched, "exact": True} for c in exact]
+        )  # fmt: skip
+
+
+def contact_find_or_create(*, actor: Actor, data: Mapping[str, Any]) -> tuple[Contact, bool]:
+    """The contact with the same phone or e-mail when there is one the actor may see (seed 001:
+    the existing client is used, the new request becomes a new deal on it), else a new one.
+    Returns (contact, created). An exact duplicate outside the actor's scope is DuplicateFound."""
+    try:
+        return contact_create(actor=actor, data=data, check_duplicates=True), True
+    except DuplicateFound as exc:
+        visible = [c for c in exc.existing if c["visible"] and c.get("id")]
+        if not visible:
+            raise
+        return contact_get_for_write(actor=actor, contact_id=visible[0]["id"]), False
+
+
 @transaction.atomic
-def contact_create(*, actor: Actor, data: Mapping[str, Any]) -> Contact:
+def contact_create(
+    *, actor: Actor, data: Mapping[str, Any], check_duplicates: bool = False
+) -> Contact:
+    """`check_duplicates`: refuse (DuplicateFound) when a contact with the same phone or e-mail
+    exists — what a person entering one by hand or through the API gets by default."""
     require_active(actor)
     c = _clean_contact(data, contact=None)
     responsible = company = None
@@ -393,6 +475,17 @@ def contact_create(*, actor: Actor, data: Mapping[str, Any]) -> Contact:
     assert responsible is not None
     phones = c.cleaned.pop("phones", [])
     emails = c.cleaned.pop("emails", [])
+    if check_duplicates:
+        _refuse_exact_duplicate(
+            actor,
+            ClientEntity.CONTACT,
+            contact_keys(
+                last_name=c.cleaned.get("last_name", ""),
+                first_name=c.cleaned.get("first_name", ""),
+                phones=phones,
+                emails=emails,
+            ),
+        )
     if company is None:
         company = family_company_for(
             actor=actor,
@@ -490,3 +583,326 @@ def contact_delete(*, contact: Contact, actor: Actor) -> None:
     emit(CONTACT_DELETED, obj=contact, actor=actor, payload={"company": contact.company_id})
     keys_drop(ClientEntity.CONTACT, [contact.pk])
     contact.delete()
+
+
+# --- many at once (the import) ---------------------------------------------------------------
+
+
+class _Responsibles:
+    """resolve_responsible once per distinct input of a batch (the import names a few users)."""
+
+    def __init__(self, actor: Actor, entity: str) -> None:
+        self.actor, self.entity = actor, entity
+        self.memo: dict[Any, User | ValidationError] = {}
+
+    def __call__(self, raw: Any) -> User:
+        key = raw.pk if isinstance(raw, User) else raw
+        if not isinstance(key, int | str | None):
+            key = repr(key)
+        if key not in self.memo:
+            try:
+                self.memo[key] = resolve_responsible(self.actor.user, self.entity, raw)
+            except ValidationError as exc:
+                self.memo[key] = exc
+        found = self.memo[key]
+        if isinstance(found, ValidationError):
+            raise found
+        return found
+
+
+def _keys_insert(entity: str, keyed: list[tuple[int, list[tuple[str, str]]]]) -> None:
+    """The keys of records just created (they have none yet): one statement for the batch. The
+    same rows contacts.dedup.keys_sync writes, clipped as it clips them."""
+    from voronka.contacts.models import ClientKey
+
+    limit = ClientKey._meta.get_field("key").max_length or 254
+    rows = []
+    for object_id, keys in keyed:
+        for kind, key in dict.fromkeys((k, v[:limit]) for k, v in keys if v):
+            rows.append((entity, object_id, str(kind), key))
+    insert_values(ClientKey, ["entity", "object_id", "kind", "key"], rows, ignore_conflicts=True)
+
+
+def _companies_write(actor: Actor, ready: list[tuple[Company, list[dict[str, str]]]]) -> None:
+    """Write new companies as company_create writes one: the rows, files, addresses, keys, the
+    audit rows and the events, a statement per kind."""
+    from voronka.contacts.dedup import company_keys
+
+    if not ready:
+        return
+    insert_rows([company for company, _a in ready])
+    for company, _a in ready:
+        if company.custom:
+            files_attach(
+                entity="company", object_id=company.pk, actor=actor, before={}, after=company.custom
+            )
+    insert_rows(
+        [CompanyAddress(company=company, **a) for company, addresses in ready for a in addresses]
+    )
+    _keys_insert(
+        ClientEntity.COMPANY,
+        [
+            (
+                company.pk,
+                company_keys(
+                    name=company.name,
+                    inn=company.inn,
+                    phone=company.phone,
+                    email=company.email,
+                    addresses=[a["text"] for a in addresses],
+                ),
+            )
+            for company, addresses in ready
+        ],
+    )
+    entries, events = [], []
+    for company, addresses in ready:
+        after = _snapshot(company, COMPANY_SCALARS)
+        after["addresses"] = [a["text"] for a in addresses]
+        entries.append(
+            audit_entry(actor=actor, obj=company, action="created", changes=diff({}, after))
+        )
+        events.append(
+            event_row(COMPANY_CREATED, obj=company, actor=actor, payload={"name": company.name})
+        )
+    audit_many(entries)
+    emit_many(events)
+
+
+def _company_new(
+    data: Mapping[str, Any], actor: Actor, responsibles: _Responsibles
+) -> tuple[Company, list[dict[str, str]]]:
+    """One input checked as company_create checks it (ValidationError naming every bad field)."""
+    c = _clean_company(data, company=None)
+    responsible: User | None = None
+    try:
+        responsible = responsibles(data.get("responsible", actor.user_id))
+    except ValidationError as exc:
+        c.errors.update(exc.errors)
+    custom: dict[str, Any] = {}
+    try:
+        custom = clean_custom("company", data.get("custom"))
+    except ValidationError as exc:
+        c.errors.update(exc.errors)
+    c.raise_if_errors()
+    assert responsible is not None
+    addresses = c.cleaned.pop("addresses", [])
+    return Company(responsible=responsible, custom=custom, **c.cleaned), addresses
+
+
+@transaction.atomic
+def company_create_many(
+    *, actor: Actor, items: Sequence[Mapping[str, Any]]
+) -> list[Company | ValidationError]:
+    """company_create for each input: each checked as company_create checks it; the valid ones
+    written together (a statement per kind: the import writes thousands), each refused one
+    answered by its ValidationError in its place."""
+    require_active(actor)
+    responsibles = _Responsibles(actor, "company")
+    results: list[Company | ValidationError] = []
+    ready: list[tuple[Company, list[dict[str, str]]]] = []
+    for data in items:
+        try:
+            company, addresses = _company_new(data, actor, responsibles)
+        except ValidationError as exc:
+            results.append(exc)
+            continue
+        results.append(company)
+        ready.append((company, addresses))
+    _companies_write(actor, ready)
+    return results
+
+
+@transaction.atomic
+def contact_create_many(
+    *, actor: Actor, items: Sequence[Mapping[str, Any]]
+) -> list[Contact | ValidationError]:
+    """contact_create for each input, as company_create_many does for companies: the companies
+    named are read in one scoped query, the family companies of the others are created with
+    them, everything written a statement per kind."""
+    from voronka.contacts.dedup import contact_keys
+    from voronka.identity.scopes import scope_filter
+
+    require_active(actor)
+    responsibles = _Responsibles(actor, "contact")
+    company_ids: set[int] = set()
+    for data in items:
+        if data.get("company") not in (None, ""):
+            company_id = to_id_or_none(data["company"])
+            if company_id is not None:
+                company_ids.add(company_id)
+    companies_qs = Company.objects.filter(pk__in=company_ids)
+    if actor.user is not None:
+        companies_qs = scope_filter(companies_qs, actor.user, "company")
+    companies = {c.pk: c for c in companies_qs}
+    results: list[Contact | ValidationError] = []
+    ready: list[tuple[Contact, list[str], list[str]]] = []
+    families: list[tuple[Company, list[dict[str, str]]]] = []
+    for data in items:
+        try:
+            c = _clean_contact(data, contact=None)
+        except ValidationError as exc:
+            results.append(exc)
+            continue
+        responsible: User | None = None
+        try:
+            responsible = responsibles(data.get("responsible", actor.user_id))
+        except ValidationError as exc:
+            c.errors.update(exc.errors)
+        custom: dict[str, Any] = {}
+        try:
+            custom = clean_custom("contact", data.get("custom"))
+        except ValidationError as exc:
+            c.errors.update(exc.errors)
+        company: Company | None = None
+        if data.get("company") not in (None, ""):
+            company = companies.get(to_id_or_none(data["company"]) or 0)
+            if company is None:
+                c.error("company", _("Нет такой компании или нет доступа к ней"))
+        if c.errors:
+            results.append(ValidationError(c.errors))
+            continue
+        assert responsible is not None
+        if company is None:  # a family, as family_company_for makes it
+            name = _("Семья %(name)s") % {
+                "name": c.cleaned.get("last_name", "") or c.cleaned["first_name"]
+            }
+            try:
+                family = _company_new(
+                    {"name": name, "type": CompanyType.FAMILY, "responsible": responsible},
+                    actor,
+                    responsibles,
+                )
+            except ValidationError as exc:
+                results.append(exc)
+                continue
+            families.append(family)
+            company = family[0]
+        phones = c.cleaned.pop("phones", [])
+        emails = c.cleaned.pop("emails", [])
+        contact = Contact(company=company, responsible=responsible, custom=custom, **c.cleaned)
+        results.append(contact)
+        ready.append((contact, phones, emails))
+    _companies_write(actor, families)
+    for contact, _p, _e in ready:
+        contact.company_id = contact.company.pk  # the family's id, given by its insert
+    insert_rows([contact for contact, _p, _e in ready])
+    for contact, _p, _e in ready:
+        if contact.custom:
+            files_attach(
+                entity="contact", object_id=contact.pk, actor=actor, before={}, after=contact.custom
+            )
+    kind_phone = ContactPhone._meta.get_field("kind").get_default()
+    kind_email = ContactEmail._meta.get_field("kind").get_default()
+    insert_values(
+        ContactPhone,
+        ["contact", "number", "kind"],
+        [(x.pk, p, kind_phone) for x, phones, _e in ready for p in phones],
+    )
+    insert_values(
+        ContactEmail,
+        ["contact", "address", "kind"],
+        [(x.pk, e, kind_email) for x, _p, emails in ready for e in emails],
+    )
+    _keys_insert(
+        ClientEntity.CONTACT,
+        [
+            (
+                x.pk,
+                contact_keys(
+                    last_name=x.last_name,
+                    first_name=x.first_name,
+                    middle_name=x.middle_name,
+                    birthday=x.birthday,
+                    phones=phones,
+                    emails=emails,
+                ),
+            )
+            for x, phones, emails in ready
+        ],
+    )
+    entries, events = [], []
+    for contact, phones, emails in ready:
+        after = _snapshot(contact, CONTACT_SCALARS)
+        after.update(company=contact.company_id, phones=phones, emails=emails)
+        entries.append(
+            audit_entry(actor=actor, obj=contact, action="created", changes=diff({}, after))
+        )
+        events.append(
+            event_row(
+                CONTACT_CREATED, obj=contact, actor=actor, payload={"company": contact.company_id}
+            )
+        )
+    audit_many(entries)
+    emit_many(events)
+    return results
+
+
+# --- duplicate control: a person's decisions ------------------------------------------------------
+
+# A scan a person asks for while one is running (or finished this recently) is not started again.
+SCAN_COOLDOWN = dt.timedelta(minutes=10)
+
+
+def duplicates_scan_request(*, actor: Actor, entity: str) -> DuplicateScan:
+    """Start a full scan in the worker (contacts.jobs.scan_duplicates), or hand back the one that
+    is running or has just finished: one scan per entity at a time."""
+    from voronka.contacts.duplicate_selectors import check_entity
+    from voronka.contacts.jobs import scan_duplicates
+
+    require_active(actor)
+    entity = check_entity(entity)
+    now = clock.now()
+    with transaction.atomic():
+        recent = (
+            DuplicateScan.objects.select_for_update()
+            .filter(entity=entity, started_at__gte=now - SCAN_COOLDOWN)
+            .exclude(status=DuplicateScan.Status.FAILED)
+            .first()
+        )
+        if recent is not None:
+            return recent
+        run = DuplicateScan.objects.create(
+            entity=entity, started_at=now, requested_by_id=actor.user_id
+        )
+        transaction.on_commit(lambda: scan_duplicates.enqueue(run.pk))
+    return run
+
+
+@transaction.atomic
+def duplicate_group_dismiss(*, actor: Actor, group_id: int) -> DuplicateGroup:
+    """ "Not duplicates": kept across scans. The actor must be able to edit every record."""
+    from voronka.contacts.duplicate_selectors import MODELS
+
+    group = DuplicateGroup.objects.select_for_update().filter(pk=group_id).first()
+    if group is None:
+        raise NotFound(_("Группа дублей не найдена"))
+    model = MODELS[group.entity]
+    for object_id in group.ids:
+        get_for_write(
+            model.objects.all(),
+            actor=actor,
+            entity=group.entity,
+            pk=object_id,
+            message=_("Группа дублей не найдена"),
+        )
+    if group.status != DuplicateGroup.Status.OPEN:
+        raise ApplicationError(_("Группа уже разобрана"), code=ErrorCode.CONFLICT)
+    group.status = DuplicateGroup.Status.DISMISSED
+    group.decided_by_id = actor.user_id
+    group.decided_at = clock.now()
+    group.save(update_fields=["status", "decided_by", "decided_at"])
+    audit(
+        actor=actor,
+        obj=group,
+        action="dismissed",
+        changes={"status": ["open", "dismissed"], "ids": [None, group.ids]},
+    )
+    return group
+
+
+def company_values_check(*, company: Company, data: Mapping[str, Any]) -> None:
+    """Validate `data` as an edit of `company` without saving it (ValidationError naming the
+    field): a merge combines values of several companies, which must still agree (a legal
+    entity's INN is 10 digits)."""
+    _clean_company(data, company=company).raise_if_errors()

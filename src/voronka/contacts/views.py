@@ -8,16 +8,18 @@ pages answer htmx requests (the search box) with their results partial."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from voronka.activities.selectors import object_timeline
-from voronka.contacts import selectors, services
+from voronka.contacts import selectors, services, views_duplicates
 from voronka.contacts.inputs import COMPANY, CONTACT
 from voronka.contacts.models import Company, CompanyAddress, CompanyType, Contact
 from voronka.deals.forms import custom_from_post, uploaded_files
@@ -39,6 +41,15 @@ CONTACT_TEXT = [
     k for k, f in CONTACT.fields.items() if f.kind not in (Kind.LIST, Kind.OBJECT, Kind.BOOL)
 ]
 MESSENGERS = ["telegram", "whatsapp", "vk"]
+# The company list's sort menu (selectors.COMPANY_ORDERINGS holds what each means).
+COMPANY_SORTS = [
+    ("-id", _lazy("Сначала новые")),
+    ("-ltv", _lazy("LTV: больше")),
+    ("ltv", _lazy("LTV: меньше")),
+    ("-deals_count", _lazy("Больше сделок")),
+    ("-won_count", _lazy("Больше покупок")),
+    ("name", _lazy("По названию")),
+]
 PAGE = 50
 
 
@@ -83,9 +94,16 @@ def company_list(request: HttpRequest) -> HttpResponse:
     cursor = request.GET.get("cursor") or None
     rows: list[Company] = []
     next_cursor = None
+    ordering = request.GET.get("ordering") or None
     try:
         page = selectors.company_list(
-            user=request.user, q=request.GET.get("q"), type=ctype, cursor=cursor, limit=PAGE
+            user=request.user,
+            q=request.GET.get("q"),
+            type=ctype,
+            cursor=cursor,
+            limit=PAGE,
+            metrics=selectors.CompanyMetrics.parse(request.GET),
+            ordering=ordering,
         )
         rows, next_cursor = page.items, page.next_cursor
     except ValidationError as exc:
@@ -95,6 +113,9 @@ def company_list(request: HttpRequest) -> HttpResponse:
     type_params = params.copy()
     type_params.pop("type", None)
     context = {
+        "orderings": COMPANY_SORTS,
+        "ordering": ordering or "-id",
+        "metrics": {k: request.GET.get(k, "") for k in selectors.CompanyMetrics.FIELDS},
         "companies": rows,
         "next_cursor": next_cursor,
         "query": params.urlencode(),
@@ -196,7 +217,11 @@ def company_create(request: HttpRequest) -> HttpResponse:
         data = _company_data(request)
         try:
             _store_uploads(request, "company", _fields("company"), data["custom"])
-            company = services.company_create(actor=ui_actor(request), data=data)
+            company = services.company_create(
+                actor=ui_actor(request),
+                data=data,
+                check_duplicates=views_duplicates.check_wanted(request),
+            )
         except ApplicationError as exc:
             return render(
                 request,
@@ -208,6 +233,7 @@ def company_create(request: HttpRequest) -> HttpResponse:
                     message=exc.message,
                     post=request.POST,
                     addresses=_posted_addresses(request),
+                    **views_duplicates.duplicate_context(request, exc),
                 ),
                 status=exc.status,
             )
@@ -361,7 +387,11 @@ def contact_create(request: HttpRequest) -> HttpResponse:
         data = _contact_data(request, None)
         try:
             _store_uploads(request, "contact", _fields("contact"), data["custom"])
-            contact = services.contact_create(actor=ui_actor(request), data=data)
+            contact = services.contact_create(
+                actor=ui_actor(request),
+                data=data,
+                check_duplicates=views_duplicates.check_wanted(request),
+            )
         except ApplicationError as exc:
             return render(
                 request,
@@ -373,6 +403,7 @@ def contact_create(request: HttpRequest) -> HttpResponse:
                     message=exc.message,
                     post=request.POST,
                     **_posted_channels(request),
+                    **views_duplicates.duplicate_context(request, exc),
                 ),
                 status=exc.status,
             )
@@ -480,3 +511,79 @@ def company_quick_create(request: HttpRequest) -> HttpResponse:
 
 def _client_status(exc: ApplicationError) -> int:
     return exc.status if 400 <= exc.status < 500 else 400
+
+
+# --- requisites auto-fill (the company form's «Заполнить по ИНН») -----------------------------------
+
+
+@require_POST
+def company_requisites(request: HttpRequest) -> HttpResponse:
+    """The company form asks the configured provider (integrations.requisites) by INN, name or
+    BIK; the panel lists what was found with «Подставить» (app.js fills the form). A provider
+    that fails or is not configured gives its message in the panel — the form still saves."""
+    from voronka.identity.permissions import actor_has_flag
+    from voronka.integrations.requisites.services import requisites_lookup
+
+    by = request.POST.get("by", "inn")
+    value = request.POST.get({"inn": "inn", "name": "name", "bik": "bank_bik"}.get(by, "inn"), "")
+    context: dict[str, Any] = {"by": by, "value": value.strip()[:200]}
+    try:
+        result = requisites_lookup(
+            actor=ui_actor(request),
+            inn=value if by == "inn" else None,
+            query=value if by == "name" else None,
+            bik=value if by == "bik" else None,
+        )
+    except ApplicationError as exc:
+        context["error"] = exc.errors and next(iter(exc.errors.values())) or exc.message
+        context["not_configured"] = exc.code == ErrorCode.PROVIDER_NOT_CONFIGURED
+        context["can_configure"] = actor_has_flag(ui_actor(request), "can_configure")
+        return render(request, "contacts/_requisites_panel.html", context)
+    context["parties"] = [
+        {"party": p, "fill": json.dumps(p.company_fields(), ensure_ascii=False)}
+        for p in result.parties
+    ]
+    context["banks"] = [
+        {
+            "bank": b,
+            "fill": json.dumps({"bank_bik": b.bik, "bank_name": b.name}, ensure_ascii=False),
+        }
+        for b in result.banks
+    ]
+    return render(request, "contacts/_requisites_panel.html", context)
+
+
+# --- families (seed 002): «Возможные семьи» ----------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def families(request: HttpRequest) -> HttpResponse:
+    """Family companies sharing an address, suggested as one family; «Объединить в семью»
+    (confirmed in the browser) moves the chosen contacts into one family company."""
+    from voronka.contacts.families import family_merge, family_suggestions
+
+    message = ""
+    status = 200
+    if request.method == "POST":
+        try:
+            family = family_merge(
+                actor=ui_actor(request),
+                contact_ids=request.POST.getlist("contact"),
+                target=request.POST.get("target", ""),
+                name=request.POST.get("name", ""),
+                address=request.POST.get("address", ""),
+            )
+        except ApplicationError as exc:
+            message = next(iter(exc.errors.values()), exc.message) if exc.errors else exc.message
+            status = exc.status if 400 <= exc.status < 500 else 400
+        else:
+            messages.success(
+                request, _("Контакты объединены в семью «%(name)s»") % {"name": family.name}
+            )
+            return redirect("contacts:company-detail", company_id=family.pk)
+    return render(
+        request,
+        "contacts/families.html",
+        {"groups": family_suggestions(user=request.user), "message": message},
+        status=status,
+    )

@@ -25,6 +25,7 @@ from voronka.deals.schemas import (
     LossReasonOut,
     PipelineIn,
     PipelineOut,
+    SearchOut,
     StageIn,
     StageOut,
     StagePatch,
@@ -37,6 +38,7 @@ from voronka.web.http import api_actor
 
 pipelines_router = Router(tags=["pipelines"])
 deals_router = Router(tags=["deals"])
+search_router = Router(tags=["search"])
 
 
 def _pipeline_out(p: Pipeline) -> dict[str, Any]:
@@ -322,3 +324,46 @@ def deal_timeline(request: HttpRequest, deal_id: int) -> list[dict[str, Any]]:
         object_type="deal", object_id=deal.pk, stage_changes=deal.stage_changes.all()
     )
     return [item.as_dict() for item in items]
+
+
+# --- the one search ------------------------------------------------------------------------------
+
+
+@search_router.get(
+    "",
+    response={200: SearchOut, **ERRORS},
+    summary="Deals, companies and contacts matching q within the caller's scope, best first",
+)
+def search(request: HttpRequest, q: str = "", limit: int = 10) -> dict[str, Any]:
+    results = selectors.search_api(user=request.user, q=q, limit=limit)
+
+    def item(found: Any, label: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": found.id,
+            "label": label,
+            "matched": list(found.hit.matched),
+            "rank": found.hit.tier,
+            **extra,
+        }
+
+    found = results.found
+    return {
+        "q": results.q,
+        "deals": [
+            item(f, f.obj.title, company=f.obj.company_id, company_name=f.obj.company.name)
+            for f in found.get("deals", [])
+        ],
+        "companies": [
+            item(f, f.obj.name, inn=f.obj.inn, phone=f.obj.phone)
+            for f in found.get("companies", [])
+        ],
+        "contacts": [
+            item(f, f.obj.full_name, company=f.obj.company_id, company_name=f.obj.company.name)
+            for f in found.get("contacts", [])
+        ],
+        "more": {
+            "deals": results.more_deals,
+            "companies": results.more_companies,
+            "contacts": results.more_contacts,
+        },
+    }

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Max, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from voronka.contacts.models import Company
@@ -103,11 +103,19 @@ def _ltv_cells(s: DealState) -> Iterator[Cell]:
         yield Company, {"pk": s.company_id}, {"ltv": s.amount}
 
 
+def _company_cells(s: DealState) -> Iterator[Cell]:
+    """Every deal counts in its company's number of deals, a won one in its won deals (seed
+    002: the client's history at a glance; the first / last purchase are recomputed apart)."""
+    won = 1 if s.status == StageSemantic.WON else 0
+    yield Company, {"pk": s.company_id}, {"deals_count": 1, "won_count": won}
+
+
 # Every counter kept from the deal rows, by name (a negative control drops one).
 MAINTAINED: dict[str, Callable[[DealState], Iterator[Cell]]] = {
     "board": _board_cells,
     "open_deals": _open_deal_cells,
     "ltv": _ltv_cells,
+    "company": _company_cells,
 }
 
 
@@ -150,11 +158,45 @@ def deal_state_changed(before: DealState | None, after: DealState | None) -> Non
 
 def deal_states_changed(changes: Iterable[tuple[DealState | None, DealState | None]]) -> None:
     """deal_state_changed of a batch of deals: one statement per counter cell."""
+    changes = list(changes)
     for model, keys, deltas in deal_states_deltas(changes):
         if model is Company:  # a column of an existing row, never inserted
             Company.objects.filter(**keys).update(**{c: F(c) + d for c, d in deltas.items()})
         else:
             upsert_add_many(model, keys, deltas)
+    companies_purchases_refresh(purchase_companies(changes))
+
+
+def purchase_companies(
+    changes: Iterable[tuple[DealState | None, DealState | None]],
+) -> set[int]:
+    """The companies whose first / last purchase a batch of changes may move: a won deal came,
+    went, or moved between companies."""
+    ids: set[int] = set()
+    for before, after in changes:
+        if before == after:
+            continue
+        for state in (before, after):
+            if state is not None and state.status == StageSemantic.WON:
+                ids.add(state.company_id)
+    return ids
+
+
+def _won_closed(aggregate: type[Min] | type[Max]) -> Subquery:
+    won = Deal.objects.filter(company=OuterRef("pk"), status=StageSemantic.WON).order_by()
+    return Subquery(won.values("company").annotate(at=aggregate("closed_at")).values("at")[:1])
+
+
+def companies_purchases_refresh(company_ids: Iterable[int]) -> None:
+    """First and last purchase (when the first / last won deal closed) of these companies, read
+    from their won deals (one UPDATE; the company's deal index). Not a sum, so recomputed: the
+    counter row was updated just before, so a concurrent writer waits for this transaction and
+    then reads its deals."""
+    ids = sorted(set(company_ids))
+    if ids:
+        Company.objects.filter(pk__in=ids).update(
+            first_purchase_at=_won_closed(Min), last_purchase_at=_won_closed(Max)
+        )
 
 
 @transaction.atomic
@@ -215,4 +257,79 @@ def deal_counters_rebuild() -> None:
         )
         cursor.execute(
             f"UPDATE {company} SET ltv = {main} WHERE ltv <> {main}", [MAIN_CURRENCY] * 2
+        )
+    _company_counts_rebuild()
+
+
+def _company_counts_rebuild() -> None:
+    """deals_count, won_count, first / last purchase of every company from its deals; only the
+    companies where a value disagrees are written (after `voronka seed`, the ones with deals)."""
+    qn = connection.ops.quote_name
+    company, deal = qn(Company._meta.db_table), qn(Deal._meta.db_table)
+    differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"  # NULL-safe
+    counts = (
+        f"SELECT company_id, COUNT(*) AS n, "
+        f"SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END) AS won, "
+        f"MIN(CASE WHEN status = 'won' THEN closed_at END) AS first_at, "
+        f"MAX(CASE WHEN status = 'won' THEN closed_at END) AS last_at "
+        f"FROM {deal} GROUP BY company_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {company} SET deals_count = a.n, won_count = a.won, "
+            f"first_purchase_at = a.first_at, last_purchase_at = a.last_at "
+            f"FROM ({counts}) AS a WHERE a.company_id = {company}.id AND ("
+            f"{company}.deals_count <> a.n OR {company}.won_count <> a.won "
+            f"OR {company}.first_purchase_at {differs} a.first_at "
+            f"OR {company}.last_purchase_at {differs} a.last_at)"
+        )
+        cursor.execute(
+            f"UPDATE {company} SET deals_count = 0, won_count = 0, first_purchase_at = NULL, "
+            f"last_purchase_at = NULL WHERE (deals_count <> 0 OR won_count <> 0 "
+            f"OR first_purchase_at IS NOT NULL OR last_purchase_at IS NOT NULL) "
+            f"AND NOT EXISTS (SELECT 1 FROM {deal} d WHERE d.company_id = {company}.id)"
+        )
+
+
+def company_counters_recompute(company_ids: Iterable[int]) -> None:
+    """Recount the deal figures of a few companies from their deals — the LTV cells
+    (CompanyLtv), `ltv`, `deals_count`, `won_count`, first and last purchase — after their
+    deals moved between companies at once (a merge and its undo: contacts.relinks)."""
+    ids = sorted(set(company_ids))
+    if not ids:
+        return
+    won = models.Q(status=StageSemantic.WON)
+    CompanyLtv.objects.filter(company_id__in=ids).delete()
+    sums = (
+        Deal.objects.filter(won, company_id__in=ids)
+        .order_by()
+        .values("company_id", "currency")
+        .annotate(total=models.Sum("amount"))
+    )
+    cells = [
+        CompanyLtv(company_id=s["company_id"], currency=s["currency"], amount=s["total"])
+        for s in sums
+    ]
+    CompanyLtv.objects.bulk_create(cells)
+    main = {c.company_id: c.amount for c in cells if c.currency == MAIN_CURRENCY}
+    stats = {
+        row["company_id"]: row
+        for row in Deal.objects.filter(company_id__in=ids)
+        .order_by()
+        .values("company_id")
+        .annotate(
+            n=Count("id"),
+            won=Count("id", filter=won),
+            first=models.Min("closed_at", filter=won),
+            last=models.Max("closed_at", filter=won),
+        )
+    }
+    for company_id in ids:
+        row = stats.get(company_id, {})
+        Company.objects.filter(pk=company_id).update(
+            ltv=main.get(company_id, Decimal("0")),
+            deals_count=row.get("n", 0),
+            won_count=row.get("won", 0),
+            first_purchase_at=row.get("first"),
+            last_purchase_at=row.get("last"),
         )

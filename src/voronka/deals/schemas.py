@@ -188,3 +188,28 @@ class LossReasonOut(Schema):
     id: int
     name: str
     warming_stage: int | None
+
+
+class SearchItemOut(Schema):
+    id: int
+    label: str
+    matched: list[str]  # "name", "title", "company", "phone", "email", "inn"
+    rank: int  # 0 exact phone/INN/e-mail, 1 whole words, 2 prefix or part, 3 one letter off
+    company: int | None = None
+    company_name: str | None = None
+    inn: str | None = None
+    phone: str | None = None
+
+
+class SearchMoreOut(Schema):
+    deals: bool
+    companies: bool
+    contacts: bool
+
+
+class SearchOut(Schema):
+    q: str
+    deals: list[SearchItemOut]
+    companies: list[SearchItemOut]
+    contacts: list[SearchItemOut]
+    more: SearchMoreOut

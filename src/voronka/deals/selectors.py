@@ -11,7 +11,8 @@ from typing import Any, NamedTuple, cast
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
-from voronka.contacts.selectors import company_search, contact_search
+from voronka.contacts.search import Found, find_companies, find_contacts
+from voronka.contacts.selectors import companies_visible, contacts_visible
 from voronka.deals.models import (
     Deal,
     DealBoardCounter,
@@ -22,6 +23,7 @@ from voronka.deals.models import (
     Stage,
     StageSemantic,
 )
+from voronka.deals.search import find_deals
 from voronka.identity.models import User
 from voronka.identity.scopes import in_department_q, scope_filter, scope_key
 from voronka.kernel import clock, dates
@@ -29,7 +31,7 @@ from voronka.kernel.errors import NotFound, ValidationError
 from voronka.kernel.money import MoneySums
 from voronka.kernel.pagination import Page, keyset_page
 from voronka.kernel.prepared import prepared_rows
-from voronka.kernel.search import SearchTerms, words_q
+from voronka.kernel.search import SearchTerms
 
 BOARD_CARDS_PER_STAGE = 25
 
@@ -99,9 +101,14 @@ def board_pipeline(pipeline_id: int) -> tuple[Pipeline, list[Stage]]:
     return pipeline, stages
 
 
-def deal_text_q(q: str) -> Q:
-    """The deal list's search box: every word in the title or the company name."""
-    return words_q(["title", "company__name"], SearchTerms.parse(q).words)
+LIST_MATCHES = 200  # a list's or the board's `q`: at most this many best matches
+
+
+def deal_text_q(q: str, *, base: QuerySet[Deal]) -> Q:
+    """The deal list's and the board's search box: the deals of `base` the search finds for `q`
+    (title and company name, any order, typos, ё/е — deals.search), its LIST_MATCHES best."""
+    found = find_deals(base, SearchTerms.parse(q), LIST_MATCHES)
+    return Q(pk__in=[f.id for f in found][:LIST_MATCHES])
 
 
 def deals_visible(user: User) -> DealQuerySet:
@@ -291,6 +298,13 @@ def _cards_of_rows(
     return cards
 
 
+def _run_now(
+    key: Hashable, build: Callable[..., QuerySet[Any]], **values: int
+) -> list[tuple[Any, ...]]:
+    """prepared_rows' signature, but the QuerySet built and run each time."""
+    return list(build(**values))
+
+
 def _newest_in_stage(qs: QuerySet[Deal]) -> QuerySet[Deal]:
     return qs.order_by("-stage_entered_at", "-id")
 
@@ -300,6 +314,7 @@ def _columns_cards(
     deals: Callable[[], QuerySet[Deal]],
     stage_ids: list[int],
     people: dict[int, User],
+    run: Callable[..., list[tuple[Any, ...]]] = prepared_rows,
 ) -> dict[int, list[BoardCard]]:
     """The newest cards of each stage of `deals()`: one query per stage, compiled once per `key`
     (kernel.prepared — compiling the ORM query cost about twice what running it did, ~7 columns
@@ -310,7 +325,7 @@ def _columns_cards(
         return newest.values_list(*_CARD_VALUES)
 
     return {
-        sid: _cards_of_rows(prepared_rows(("board_column", key), column, stage=sid), people)
+        sid: _cards_of_rows(run(("board_column", key), column, stage=sid), people)
         for sid in stage_ids
     }
 
@@ -353,13 +368,17 @@ def pipeline_board(
         stages = list(pipeline.stages.all())
     stage_ids = tuple(s.pk for s in stages)
     key = (pipeline.pk, scope_key(user, "deal"), responsible, q)
+    found: Q | None = None
 
     def deals() -> QuerySet[Deal]:
+        nonlocal found
         base = deals_visible(user).filter(pipeline_id=pipeline.pk)
         if responsible:
             base = base.filter(responsible_id=responsible)
         if q:
-            base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+            if found is None:  # searched once per board (the columns reuse it)
+                found = deal_text_q(q, base=base)
+            base = base.filter(found)
         return base
 
     def totals() -> QuerySet[Any]:
@@ -375,14 +394,16 @@ def pipeline_board(
         return rows.order_by().values_list("stage_id", "currency", "n", "s")
 
     columns = {s.pk: BoardColumn(stage=s) for s in stages}
-    for stage_id, currency, n, amount in prepared_rows(("board_totals", stage_ids, key), totals):
+    # A search's matches change with the data: its queries are not compiled once (kernel.prepared).
+    run = prepared_rows if not q else _run_now
+    for stage_id, currency, n, amount in run(("board_totals", stage_ids, key), totals):
         col = columns.get(stage_id)
         if col is not None and n:
             col.count += n
             col.sums.add(currency, amount or Decimal("0"))
     people: dict[int, User] = {}
     non_empty = [pk for pk, col in columns.items() if col.count]
-    for pk, cards in _columns_cards(key, deals, non_empty, people).items():
+    for pk, cards in _columns_cards(key, deals, non_empty, people, run).items():
         columns[pk].cards = cards
     return [columns[s.pk] for s in stages]
 
@@ -400,7 +421,7 @@ def board_column_page(
     if responsible:
         base = base.filter(responsible_id=responsible)
     if q:
-        base = base.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+        base = base.filter(deal_text_q(q, base=base))
     return board_cards(_newest_in_stage(base)[offset : offset + BOARD_CARDS_PER_STAGE])
 
 
@@ -515,7 +536,7 @@ class DealFilter:
         if self.opened_to:
             qs = qs.filter(opened_at__lt=dates.day_range(self.opened_to)[1])
         if self.q:
-            qs = qs.filter(deal_text_q(self.q))
+            qs = qs.filter(deal_text_q(self.q, base=qs))
         if self.no_task:
             qs = qs.needing_next_task()
         if self.over_sla:
@@ -568,17 +589,20 @@ def deal_list_values(
 
 
 def deal_search(*, user: User, terms: SearchTerms, limit: int = 5) -> list[Deal]:
-    """Visible deals whose title has every word of the query, newest first; limit + 1 rows."""
-    if terms.is_empty:
-        return []
-    qs = deals_visible(user).filter(words_q(["title"], terms.words))
-    return list(qs.select_related("company", "stage").order_by("-opened_at", "-id")[: limit + 1])
+    """Visible deals matching `terms` (title and company name), best first, newest first within a
+    rank; limit + 1 rows."""
+    return [f.obj for f in deal_found(user=user, terms=terms, limit=limit)]
+
+
+def deal_found(*, user: User, terms: SearchTerms, limit: int = 5) -> list[Found]:
+    return find_deals(deals_visible(user), terms, limit)
 
 
 @dataclass
 class SearchResults:
     """What the header search found, per group (each list cut at `limit`; `more_*` says there is
-    more, which the full lists show with the same query)."""
+    more, which the full lists show with the same query). `matched` maps (group, id) to what
+    matched ("name", "phone", …) and the rank."""
 
     q: str
     limit: int
@@ -588,6 +612,7 @@ class SearchResults:
     more_deals: bool = False
     more_companies: bool = False
     more_contacts: bool = False
+    found: dict[str, list[Found]] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -595,19 +620,53 @@ class SearchResults:
 
 
 def search_everything(*, user: User, q: str, limit: int = 5) -> SearchResults:
-    """Deals by title, companies by name/INN/phone/e-mail, contacts by name/phone/e-mail — all
-    within the user's scope (the same rules as the lists' search boxes)."""
+    """Deals by title and company name, companies by name/INN/phone/e-mail, contacts by
+    name/phone/e-mail — all within the user's scope, ranked (kernel.search.match: the exact
+    phone/INN/e-mail first, then whole words, prefixes, typos)."""
     terms = SearchTerms.parse(q)
     result = SearchResults(q=terms.text, limit=limit)
     if terms.is_empty:
         return result
-    deals = deal_search(user=user, terms=terms, limit=limit)
-    companies = company_search(user=user, terms=terms, limit=limit)
-    contacts = contact_search(user=user, terms=terms, limit=limit)
-    result.deals, result.more_deals = deals[:limit], len(deals) > limit
-    result.companies, result.more_companies = companies[:limit], len(companies) > limit
-    result.contacts, result.more_contacts = contacts[:limit], len(contacts) > limit
+    # The exact pass in every group first; the second (typos, words split between a deal's
+    # title and its company) only while the three groups together show fewer than `limit`.
+    finders = {
+        "deals": lambda *a: find_deals(deals_visible(user), terms, limit, *a),
+        "companies": lambda *a: find_companies(companies_visible(user), terms, limit, *a),
+        "contacts": lambda *a: find_contacts(contacts_visible(user), terms, limit, *a),
+    }
+    groups = {name: find(False) for name, find in finders.items()}
+    if terms.tokens and sum(len(found) for found in groups.values()) < limit:
+        for name, find in finders.items():
+            if len(groups[name]) <= limit:
+                groups[name] = find(True, groups[name])
+    result.found = {name: found[:limit] for name, found in groups.items()}
+    for found in result.found.values():
+        for f in found:
+            f.obj.search_hit = f.hit  # what the dropdown says matched (web/_search_why.html)
+    result.deals = [f.obj for f in result.found["deals"]]
+    result.companies = [f.obj for f in result.found["companies"]]
+    result.contacts = [f.obj for f in result.found["contacts"]]
+    result.more_deals = len(groups["deals"]) > limit
+    result.more_companies = len(groups["companies"]) > limit
+    result.more_contacts = len(groups["contacts"]) > limit
     return result
+
+
+SEARCH_API_MAX = 50
+
+
+def search_api(*, user: User, q: str | None, limit: int = 10) -> SearchResults:
+    """GET /api/v1/search: search_everything with the API's checks (q up to 200 characters,
+    limit 1–50); a refused value is a 4xx naming the parameter."""
+    errors: dict[str, str] = {}
+    q = (q or "").strip()
+    if len(q) > 200:
+        errors["q"] = _("Не длиннее 200 символов")
+    if not 1 <= limit <= SEARCH_API_MAX:
+        errors["limit"] = _("От 1 до %(n)s") % {"n": SEARCH_API_MAX}
+    if errors:
+        raise ValidationError(errors)
+    return search_everything(user=user, q=q, limit=limit)
 
 
 def open_deals_by_user(user_ids: Iterable[int]) -> dict[int, int]:

@@ -8,17 +8,21 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from voronka.integrations.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from voronka.integrations.requisites.services import requisites_lookup
 from voronka.integrations.schemas import (
     DeliveryListOut,
     EndpointCreatedOut,
     EndpointIn,
     EndpointOut,
+    RequisitesLookupIn,
+    RequisitesLookupOut,
 )
 from voronka.integrations.webhooks import selectors, services
-from voronka.kernel.schemas import ERRORS
+from voronka.kernel.schemas import ERRORS, ErrorOut
 from voronka.web.http import api_actor
 
 webhooks_router = Router(tags=["webhooks"])
+requisites_router = Router(tags=["requisites"])
 
 
 def endpoint_out(endpoint: WebhookEndpoint) -> dict[str, Any]:
@@ -89,3 +93,25 @@ def list_deliveries(
         actor=api_actor(request), endpoint_id=endpoint, status=status, limit=limit, cursor=cursor
     )
     return {"items": [delivery_out(d) for d in page.items], "next_cursor": page.next_cursor}
+
+
+@requisites_router.post(
+    "/lookup",
+    response={200: RequisitesLookupOut, **ERRORS, 424: ErrorOut},
+    summary="Requisites by INN or name, a bank by BIK (the configured provider)",
+    description=(
+        "Exactly one of inn, query, bik. Nothing is written: the answer fills a form. 409 "
+        "provider_not_configured when no key was entered (Settings → Integrations), 424 "
+        "provider_error when the provider refused the key, timed out or answered garbage "
+        "(`provider_error`: unauthorized | timeout | unavailable | malformed)."
+    ),
+)
+def lookup_requisites(request: HttpRequest, payload: RequisitesLookupIn) -> dict[str, Any]:
+    result = requisites_lookup(
+        actor=api_actor(request), inn=payload.inn, query=payload.query, bik=payload.bik
+    )
+    return {
+        "found": result.found,
+        "parties": [{**p.as_dict(), "company": p.company_fields()} for p in result.parties],
+        "banks": [b.as_dict() for b in result.banks],
+    }

@@ -111,3 +111,31 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return self.webhook_id
+
+
+class RequisitesProvider(models.TextChoices):
+    DADATA = "dadata", "DaData"
+
+
+class RequisitesSettings(models.Model):
+    """The requisites auto-fill provider (Settings → Integrations → Реквизиты): one row. The key is
+    entered by an administrator and kept like the webhooks' signing secrets; `base_url` points
+    the client at the provider (tests at a local stand-in)."""
+
+    provider = models.CharField(
+        max_length=20, choices=RequisitesProvider.choices, default=RequisitesProvider.DADATA
+    )
+    api_key = models.CharField(max_length=200, blank=True, default="")
+    base_url = models.CharField(max_length=500, default="https://suggestions.dadata.ru")
+    timeout_seconds = models.FloatField(default=5.0)
+    updated_at = models.DateTimeField(default=clock.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "requisites settings"
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.api_key)

@@ -45,3 +45,53 @@ class DeliveryOut(Schema):
 class DeliveryListOut(Schema):
     items: list[DeliveryOut]
     next_cursor: NextCursor
+
+
+class RequisitesLookupIn(StrictIn):
+    inn: str | None = Field(default=None, max_length=40, description="ИНН: 10 or 12 digits")
+    query: str | None = Field(default=None, max_length=200, description="A part of the name")
+    bik: str | None = Field(default=None, max_length=40, description="A bank's БИК")
+
+
+class AddressFill(Schema):
+    kind: str
+    text: str
+    postal_code: str
+
+
+class CompanyFill(Schema):
+    """The company fields the party fills (the names POST /api/v1/companies takes)."""
+
+    name: str
+    type: str = Field(description="legal | sole_proprietor")
+    inn: str
+    kpp: str
+    ogrn: str
+    addresses: list[AddressFill] = []
+
+
+class PartyOut(Schema):
+    inn: str
+    kpp: str
+    ogrn: str
+    type: str = Field(description="legal | sole_proprietor")
+    name: str = Field(description="Short name with the legal form")
+    full_name: str
+    address: str
+    postal_code: str
+    management_name: str
+    management_post: str
+    status: str = Field(description="The registry's state: ACTIVE, LIQUIDATING, LIQUIDATED, …")
+    company: CompanyFill
+
+
+class BankOut(Schema):
+    bik: str
+    name: str
+    correspondent_account: str
+
+
+class RequisitesLookupOut(Schema):
+    found: bool
+    parties: list[PartyOut]
+    banks: list[BankOut]

@@ -6,6 +6,7 @@ app_name = "integrations"
 
 urlpatterns = [
     path("settings/integrations/webhooks/", views.webhooks, name="webhooks"),
+    path("settings/integrations/requisites/", views.requisites, name="requisites"),
     path(
         "settings/integrations/webhooks/<int:endpoint_id>/toggle/",
         views.endpoint_toggle,

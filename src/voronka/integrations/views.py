@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from voronka.identity.permissions import actor_has_flag
-from voronka.integrations.models import DeliveryStatus
+from voronka.integrations.models import DeliveryStatus, RequisitesProvider
 from voronka.integrations.webhooks import selectors, services
 from voronka.kernel.errors import ApplicationError, ErrorCode
 from voronka.kernel.fields import to_id_or_none
@@ -131,4 +131,49 @@ def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
         request,
         _("Сообщение будет отправлено снова"),
         lambda: services.delivery_retry(actor=ui_actor(request), delivery_id=delivery_id),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def requisites(request: HttpRequest) -> HttpResponse:
+    """Settings → Integrations → Реквизиты: the auto-fill provider, its key, address, time-out."""
+    from voronka.integrations.requisites import services as requisites_services
+
+    actor = ui_actor(request)
+    if not actor_has_flag(actor, "can_configure"):
+        return _forbidden(request)
+    errors: dict[str, str] = {}
+    message = ""
+    status = 200
+    if request.method == "POST":
+        post = request.POST
+        try:
+            requisites_services.requisites_settings_update(
+                actor=actor,
+                data={
+                    "provider": post.get("provider", ""),
+                    "api_key": post.get("api_key", ""),
+                    "clear_key": post.get("clear_key") == "1",
+                    "base_url": post.get("base_url", ""),
+                    "timeout_seconds": post.get("timeout_seconds", ""),
+                },
+            )
+        except ApplicationError as exc:
+            errors, message, status = exc.errors, exc.message, error_status(exc)
+        else:
+            messages.success(request, _("Настройки реквизитов сохранены"))
+            return redirect(reverse("integrations:requisites"))
+    config = requisites_services.requisites_settings()
+    return render(
+        request,
+        "integrations/requisites.html",
+        {
+            "config": config,
+            "masked_key": requisites_services.masked_key(config.api_key),
+            "providers": RequisitesProvider.choices,
+            "errors": errors,
+            "message": message,
+            "post": request.POST if errors else None,
+        },
+        status=status,
     )

@@ -11,6 +11,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
     CONFLICT = "conflict"
+    DUPLICATE = "duplicate"  # the client exists already (contacts duplicate control)
     REQUIRED_FIELDS_MISSING = "required_fields_missing"
     STAGE_NOT_IN_PIPELINE = "stage_not_in_pipeline"
     LOSS_REASON_REQUIRED = "loss_reason_required"
@@ -18,6 +19,8 @@ class ErrorCode(StrEnum):
     THROTTLED = "throttled"
     UNAUTHORIZED = "unauthorized"
     SECOND_FACTOR_REQUIRED = "second_factor_required"
+    PROVIDER_NOT_CONFIGURED = "provider_not_configured"  # an integration without its key
+    PROVIDER_ERROR = "provider_error"  # an outside service refused, timed out or answered garbage
 
 
 _STATUS = {
@@ -25,6 +28,7 @@ _STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.DUPLICATE: 409,
     ErrorCode.REQUIRED_FIELDS_MISSING: 422,
     ErrorCode.STAGE_NOT_IN_PIPELINE: 422,
     ErrorCode.LOSS_REASON_REQUIRED: 422,
@@ -32,6 +36,8 @@ _STATUS = {
     ErrorCode.THROTTLED: 429,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.SECOND_FACTOR_REQUIRED: 403,
+    ErrorCode.PROVIDER_NOT_CONFIGURED: 409,
+    ErrorCode.PROVIDER_ERROR: 424,  # a 5xx body is masked by the API (config/api_errors.py)
 }
 
 

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 NAME_RE = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 MAX_DEPTH = 8  # a robot moving a deal that triggers a robot … stops here (the event is refused)
 # Every app's events first (a consumer may take any declared event), then the rest.
-DISCOVERED_MODULES = ("events", "consumers", "jobs", "actions", "monitors")
+# `relinks`: what each app moves when two clients merge (contacts.relinks, decision 0021).
+DISCOVERED_MODULES = ("events", "consumers", "jobs", "actions", "monitors", "relinks")
 
 
 class EventError(TypeError):
@@ -286,9 +287,10 @@ def consumers_of(event: EventType) -> list[Consumer]:
 
 
 def discover() -> None:
-    """Import `events`, then `consumers`, `jobs`, `actions` and `monitors` of every Voronka app
-    (KernelConfig.ready): the catalogue, the consumers, the periodic jobs and the automation's
-    actions and monitors are complete before anything runs."""
+    """Import `events`, then `consumers`, `jobs`, `actions`, `monitors` and `relinks` of every
+    Voronka app (KernelConfig.ready): the catalogue, the consumers, the periodic jobs, the
+    automation's actions and monitors and the merge's relinkers are complete before anything
+    runs."""
     from django.apps import apps
 
     names = [a.name for a in apps.get_app_configs() if a.name.startswith("voronka.")]

@@ -172,10 +172,13 @@ def files_attach(
         raise ValidationError(errors)
 
 
-def content_disposition(name: str) -> str:
-    """`attachment` with an ASCII fallback and the RFC 6266 / RFC 5987 `filename*`."""
+def content_disposition(name: str, fallback: str = "") -> str:
+    """`attachment` with an ASCII fallback (`fallback`, else `name` with "_" for what ASCII
+    lacks) and the RFC 6266 / RFC 5987 `filename*`."""
     fallback = (
-        "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in name).strip()
+        "".join(
+            ch if 32 <= ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in fallback or name
+        ).strip()
         or "file"
     )
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -21,7 +21,6 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.ru import inn as stdnum_inn
-from stdnum.ru import ogrn as stdnum_ogrn
 
 DEFAULT_REGION = "RU"
 # Bidi overrides and other invisible control characters never belong in stored text.
@@ -165,12 +164,24 @@ def normalize_inn(raw: str) -> str:
         raise ValueError(_("Неверный ИНН: проверьте цифры и контрольную сумму")) from exc
 
 
+def ogrn_check_digit(number: str) -> str:
+    """The control digit of an ОГРН (13 digits: the first 12 mod 11, mod 10) or ОГРНИП (15: the
+    first 14 mod 13, mod 10). stdnum's ОГРНИП check compares the whole remainder, so it refuses
+    the valid numbers whose remainder is 10, 11 or 12 (their control digit is 0, 1 or 2)."""
+    modulus = 11 if len(number) == 13 else 13
+    return str(int(number[:-1]) % modulus % 10)
+
+
 def normalize_ogrn(raw: str) -> str:
     value = _digits(raw)
-    try:
-        return stdnum_ogrn.validate(value)
-    except StdnumError as exc:
-        raise ValueError(_("Неверный ОГРН: проверьте цифры и контрольную сумму")) from exc
+    valid = (
+        re.fullmatch(r"[0-9]{13}|[0-9]{15}", value) is not None
+        and (value[0] != "0" if len(value) == 13 else value[0] in "34")
+        and value[-1] == ogrn_check_digit(value)
+    )
+    if not valid:
+        raise ValueError(_("Неверный ОГРН: проверьте цифры и контрольную сумму"))
+    return value
 
 
 # [0-9], not \d: \d also matches Arabic-Indic and other Unicode digits.

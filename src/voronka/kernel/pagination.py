@@ -20,7 +20,7 @@ import binascii
 import datetime as dt
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
@@ -218,3 +218,21 @@ def keyset_page(
     rows = rows[:limit]
     last = rows[-1]
     return Page(rows, encode_cursor(qs.model, order, [_value(last, k) for k in keys]))
+
+
+def keyset_chunks(
+    qs: QuerySet[Any], *, order: Sequence[str], size: int = 2000
+) -> Iterator[list[Any]]:
+    """Every row of `qs` in `order` (which must end with the primary key), `size` rows per
+    query: the walk an export makes over a list of any length without holding it (each chunk
+    starts after the last key of the one before, as the pages do — no OFFSET)."""
+    keys = _keys(qs.model, order)
+    qs = qs.order_by(*_order_by(keys))
+    after: Q | None = None
+    while True:
+        rows = list((qs if after is None else qs.filter(after))[:size])
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        after = _after(keys, [_value(rows[-1], k) for k in keys])

@@ -194,7 +194,8 @@ def deal_delete(*, deal: Deal, actor: Actor) -> None:
         raise ApplicationError(
             _("У сделки есть открытые задачи — завершите их перед удалением"), code=ErrorCode.IN_USE
         )
-    deal_state_changed(DealState.of(deal), None)
+    state = DealState.of(deal)
     audit(actor=actor, obj=deal, action="deleted", changes=diff(_snapshot(deal), {}))
     emit(DEAL_DELETED, obj=deal, actor=actor, payload=_event_payload(deal, title=deal.title))
     deal.delete()
+    deal_state_changed(state, None)  # after: the company's purchases are read from its deals

@@ -49,4 +49,6 @@ RUNTIME_MESSAGES = [
     gettext_noop("Срок задачи перенесён"),
     gettext_noop("Изменения"),
     gettext_noop("Удалено"),
+    gettext_noop("Объединены записи"),
+    gettext_noop("Объединена с записью"),
 ]

@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from voronka.activities.services import comment_add
 from voronka.activities.tasks_services import task_complete, task_create, task_reschedule
-from voronka.contacts.models import Company, CompanyType
+from voronka.contacts.dedup import duplicates_scan
+from voronka.contacts.models import ClientEntity, Company, CompanyType, Contact
 from voronka.contacts.services import company_create, contact_create
 from voronka.customfields.services import custom_field_create
 from voronka.deals.models import LossReason, Pipeline, Stage, StageSemantic
@@ -208,6 +209,7 @@ class Command(BaseCommand):
                 self._client(rng, index, managers)
             if (index + 1) % 50 == 0:
                 self.stdout.write(f"  {index + 1} clients")
+        self._duplicates(random.Random(opts["seed"] + 1), users)
         rules = demo_rules(Actor.for_user(users["owner"]))
         self.stdout.write(f"Automation: {rules} robots, triggers and monitors")
         self.stdout.write(
@@ -215,6 +217,37 @@ class Command(BaseCommand):
                 "Demo loaded: logins owner / head / manager1 / manager2, password demo"
             )
         )
+
+    def _duplicates(self, rng: random.Random, users: dict[str, User]) -> None:
+        """A few clients entered twice, the way it happens (a colleague types the phone another
+        way, the name in Latin letters), so the duplicates screen has something to review; then
+        the scan the worker would run at night."""
+        actor = Actor(kind=ActorKind.SYSTEM, user=users["owner"])
+        originals = list(
+            Contact.objects.filter(phones__isnull=False, birthday__isnull=False)
+            .prefetch_related("phones", "emails")
+            .order_by("id")
+            .distinct()
+        )
+        for contact in rng.sample(originals, min(6, len(originals))):
+            number = contact.phones.all()[0].number[2:]
+            latin = rng.random() < 0.5
+            contact_create(
+                actor=actor,
+                data={
+                    "last_name": translit(contact.last_name).capitalize()
+                    if latin
+                    else contact.last_name,
+                    "first_name": translit(contact.first_name).capitalize()
+                    if latin
+                    else contact.first_name,
+                    "phones": [f"8 ({number[:3]}) {number[3:6]}-{number[6:8]}-{number[8:]}"],
+                    "birthday": contact.birthday.isoformat() if contact.birthday else None,
+                    "responsible": rng.choice([users["manager1"], users["manager2"]]).pk,
+                },
+            )
+        for entity in ClientEntity.values:
+            duplicates_scan(entity)
 
     def _users(self) -> dict[str, User]:
         roles = roles_ensure_defaults()

@@ -385,3 +385,89 @@
   if (document.readyState !== "loading") all(); else document.addEventListener("DOMContentLoaded", all);
   narrow.addEventListener("change", all);
 })();
+
+// The "Экспорт" menu of a list (transfer/export_button.html): the links take the list's current
+// filters and sort from the address bar at the click (htmx pushes them there as they change),
+// without the page cursor; the menu closes once the download starts.
+(function () {
+  "use strict";
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("[data-export] a[data-export-format]");
+    if (!link) return;
+    const params = new URLSearchParams(window.location.search);
+    ["cursor", "format", "delimiter"].forEach((name) => params.delete(name));
+    params.set("format", link.dataset.exportFormat);
+    link.href = `${new URL(link.href, window.location.href).pathname}?${params.toString()}`;
+    const menu = link.closest("details");
+    if (menu) setTimeout(() => { menu.open = false; }, 0);
+  });
+})();
+
+// Requisites auto-fill (contacts/_requisites_panel.html): «Подставить» writes what the registry
+// returned into the company form — name, type, INN, KPP, OGRN, the legal address (the first
+// address row, or a new one), the bank — and marks the changed fields; nothing is saved until
+// the user presses «Сохранить».
+(function () {
+  "use strict";
+  function setField(form, name, value) {
+    const field = form.querySelector(`[name="${name}"]`);
+    if (!field || value === undefined || value === null) return;
+    field.value = value;
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+    field.classList.add("is-filled");
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-requisites-fill]");
+    if (!button) return;
+    const form = button.closest("form");
+    if (!form) return;
+    let data;
+    try { data = JSON.parse(button.dataset.requisitesFill); } catch (e) { return; }
+    ["name", "type", "inn", "kpp", "ogrn", "bank_bik", "bank_name"].forEach((k) => setField(form, k, data[k]));
+    const address = (data.addresses || [])[0];
+    if (address) {
+      const rows = form.querySelector("#addresses");
+      let row = rows && Array.from(rows.querySelectorAll(".repeat-row")).find((r) => !r.querySelector("[name=address_text]").value.trim());
+      if (!row && rows) {
+        form.querySelector('[data-repeat-add="addresses"]')?.click();
+        row = Array.from(rows.querySelectorAll(".repeat-row")).pop();
+      }
+      if (row) {
+        row.querySelector("[name=address_kind]").value = address.kind || "legal";
+        const text = row.querySelector("[name=address_text]");
+        text.value = address.text;
+        text.classList.add("is-filled");
+      }
+    }
+    const panel = button.closest("#requisites-panel");
+    if (panel) {
+      const done = document.createElement("div");
+      done.className = "alert alert--success";
+      done.setAttribute("role", "status");
+      done.textContent = panel.dataset.filled || "✓";
+      panel.replaceChildren(done);
+    }
+  });
+})();
+
+// Import mapping (transfer): "create a custom field" shows the new field's name input.
+(() => {
+  document.addEventListener("change", (e) => {
+    if (!e.target.matches("[data-import-target]")) return;
+    const input = e.target.parentNode.querySelector("[data-new-field]");
+    if (input) input.hidden = e.target.value !== "new_custom";
+  });
+})();
+
+// Duplicate control (contacts/duplicates/*): an htmx form marked [data-swap-errors] shows the
+// server's refusal (4xx: «Группа уже разобрана», not found) in place, as it shows a success.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    const status = e.detail.xhr.status;
+    if (status >= 400 && status < 500 && e.detail.elt?.closest?.("[data-swap-errors]")) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+})();

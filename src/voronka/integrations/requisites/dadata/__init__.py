@@ -1,0 +1,1 @@
+"""DaData (dadata.ru) suggestions API: findById/party, suggest/party, findById/bank."""
