@@ -86,7 +86,7 @@ def ensure_keys() -> dict[str, Any]:
         count = reindex(entity, batch=10_000)
         seconds = time.perf_counter() - started
         result[entity] = {"records": count, "seconds": round(seconds, 1)}
-        print(f"  keys of {count:,} {entity}s: {seconds:.0f} s ({count / seconds:,.0f}/s)")
+        print(f"  keys of {count:,} {entity} records: {seconds:.0f} s ({count / seconds:,.0f}/s)")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE contacts_clientkey")
         cursor.execute("SELECT count(*) FROM contacts_clientkey")

@@ -134,6 +134,8 @@ class CheckInput:
 
 
 def _visible_ids(user: User, entity: str, ids: Sequence[int]) -> set[int]:
+    if visible_user_ids(user, entity) is None:  # sees everything: no query
+        return set(ids)
     model = MODELS[entity]
     qs = scope_filter(model.objects.filter(pk__in=list(ids)), user, entity)
     return set(qs.values_list("pk", flat=True))
