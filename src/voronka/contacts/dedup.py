@@ -89,7 +89,12 @@ def contact_keys(
         keys.append((KeyKind.NAME, tokens_key(tokens)))
         keys += [(KeyKind.BLOCK, b) for b in name_blocks(tokens)]
     if birthday is not None:
-        keys.append((KeyKind.BLOCK, f"b:{birthday.isoformat()}"))
+        # The birthday with the first letter of each word of the name: people born the same
+        # day are compared when their names could be one (any word order), not all ~40 of a
+        # day in a million. A record without a name meets every letter.
+        day = birthday.isoformat()
+        letters = sorted({t[0] for t in tokens}) or list("abcdefghijklmnopqrstuvwxyz0123456789")
+        keys += [(KeyKind.BLOCK, f"b:{day}:{letter}") for letter in letters]
     if company_id is not None:  # colleagues are compared with each other
         keys.append((KeyKind.BLOCK, f"c:{company_id}"))
     return keys

@@ -61,7 +61,7 @@ class Profile:
         elif kind == KeyKind.ADDRESS:
             self.places.add(key)
         elif kind == KeyKind.BLOCK and key.startswith("b:"):
-            self.birthday = key[2:]
+            self.birthday = key[2:12]  # "b:YYYY-MM-DD:<letter>"
         elif kind == KeyKind.BLOCK and key.startswith("c:"):
             self.company = key[2:]
 
