@@ -204,3 +204,43 @@ def test_scan_request_starts_one_scan_at_a_time(api: Any, ivanov: Any) -> None:
     assert progress.status_code == 200 and progress.json()["entity"] == "contact"
     bad = api("a1").post_json("/api/v1/duplicates/scan?entity=deal")
     assert bad.status_code == 422 and "entity" in bad.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "path, status, field",
+    [
+        ("/api/v1/duplicates?entity=contact&limit=0", 422, "limit"),
+        ("/api/v1/duplicates?entity=contact&limit=201", 422, "limit"),
+        ("/api/v1/duplicates?entity=contact&offset=-1", 422, "offset"),
+        ("/api/v1/duplicates?entity=contact&status=closed", 422, "status"),
+        ("/api/v1/duplicates?entity=deal", 422, "entity"),
+        ("/api/v1/duplicates/scans/999999", 404, None),
+    ],
+)
+def test_list_and_scan_edges_are_4xx_json(
+    api: Any, ivanov: Any, path: str, status: int, field: str | None
+) -> None:
+    response = api("a1").get(path)
+    assert response.status_code == status
+    body = response.json()
+    assert "detail" in body
+    if field:
+        assert field in body["errors"]
+
+
+def test_dismiss_edges_write_nothing(api: Any, ivanov: Any, nothing_written: Any) -> None:
+    with nothing_written():
+        assert api("a1").post_json("/api/v1/duplicates/true/dismiss").status_code == 422
+        assert api("a1").post_json("/api/v1/duplicates/999999/dismiss").status_code == 404
+
+
+@pytest.mark.parametrize("birthday", ["0001-01-01", "9999-12-31"])
+def test_check_with_edge_birthdays_answers_without_a_guess(
+    api: Any, ivanov: Any, birthday: str
+) -> None:
+    """Out-of-range birthdays are ignored by the check (the form names them on save)."""
+    response = api("a1").get(
+        "/api/v1/duplicates/check", {"name": "Иванов Пётр", "birthday": birthday}
+    )
+    assert response.status_code == 200
+    assert all(not c["exact"] for c in response.json()["candidates"])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 
 from voronka.contacts.keys import (
     address_key,
@@ -49,7 +50,7 @@ from voronka.contacts.models import (
     KeyKind,
 )
 from voronka.kernel import clock
-from voronka.kernel.bulk import insert_rows
+from voronka.kernel.bulk import insert_rows, insert_values
 
 Key = tuple[str, str]  # (kind, key)
 
@@ -163,6 +164,38 @@ def keys_sync(entity: str, object_id: int, keys: Iterable[Key]) -> None:
     ]
     if new:
         insert_rows(new, ignore_conflicts=True)
+
+
+def keys_insert_many(entity: str, keyed: Iterable[tuple[int, Iterable[Key]]]) -> None:
+    """The keys of records just created (they have none yet): one statement for a batch (the
+    import). The same rows keys_sync writes, clipped by the same rule."""
+    rows = [
+        (entity, object_id, str(kind), key)
+        for object_id, keys in keyed
+        for kind, key in _clip(keys)
+    ]
+    if rows:
+        insert_values(
+            ClientKey, ["entity", "object_id", "kind", "key"], rows, ignore_conflicts=True
+        )
+
+
+def key_owners(entity: str, keys: Iterable[Key]) -> dict[Key, int]:
+    """For each of `keys` stored on some record: the lowest id holding it (the import matches a
+    batch of rows with exact keys in one query)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, key in _clip(keys):
+        by_kind.setdefault(kind, []).append(key)
+    if not by_kind:
+        return {}
+    cond = Q()
+    for kind, values in by_kind.items():
+        cond |= Q(kind=kind, key__in=values)
+    owners: dict[Key, int] = {}
+    rows = ClientKey.objects.filter(cond, entity=entity).order_by("object_id")
+    for kind, key, object_id in rows.values_list("kind", "key", "object_id"):
+        owners.setdefault((kind, key), object_id)
+    return owners
 
 
 def keys_drop(entity: str, object_ids: Iterable[int]) -> None:

@@ -610,19 +610,6 @@ class _Responsibles:
         return found
 
 
-def _keys_insert(entity: str, keyed: list[tuple[int, list[tuple[str, str]]]]) -> None:
-    """The keys of records just created (they have none yet): one statement for the batch. The
-    same rows contacts.dedup.keys_sync writes, clipped as it clips them."""
-    from voronka.contacts.models import ClientKey
-
-    limit = ClientKey._meta.get_field("key").max_length or 254
-    rows = []
-    for object_id, keys in keyed:
-        for kind, key in dict.fromkeys((k, v[:limit]) for k, v in keys if v):
-            rows.append((entity, object_id, str(kind), key))
-    insert_values(ClientKey, ["entity", "object_id", "kind", "key"], rows, ignore_conflicts=True)
-
-
 def _companies_write(actor: Actor, ready: list[tuple[Company, list[dict[str, str]]]]) -> None:
     """Write new companies as company_create writes one: the rows, files, addresses, keys, the
     audit rows and the events, a statement per kind."""
@@ -639,7 +626,7 @@ def _companies_write(actor: Actor, ready: list[tuple[Company, list[dict[str, str
     insert_rows(
         [CompanyAddress(company=company, **a) for company, addresses in ready for a in addresses]
     )
-    _keys_insert(
+    dedup.keys_insert_many(
         ClientEntity.COMPANY,
         [
             (
@@ -804,7 +791,7 @@ def contact_create_many(
         ["contact", "address", "kind"],
         [(x.pk, e, kind_email) for x, _p, emails in ready for e in emails],
     )
-    _keys_insert(
+    dedup.keys_insert_many(
         ClientEntity.CONTACT,
         [
             (

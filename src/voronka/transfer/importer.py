@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from voronka.contacts.dedup import company_keys
+from voronka.contacts.dedup import company_keys, key_owners
 from voronka.contacts.keys import company_name_key, email_key
-from voronka.contacts.models import ClientEntity, ClientKey, Company, Contact, KeyKind
+from voronka.contacts.models import ClientEntity, Company, Contact, KeyKind
 from voronka.contacts.services import company_create_many, contact_create_many
 from voronka.deals.models import Deal, Pipeline, Stage
 from voronka.deals.services import deal_create
@@ -470,20 +469,7 @@ class Importer:
                 if key:
                     item.keys = [*item.keys, (KeyKind.NAME, key)]
         wanted = {k for i in items if i.fingerprint not in known for k in i.keys}
-        existing: dict[Key, int] = {}
-        if wanted:
-            by_kind: dict[str, list[str]] = {}
-            for kind, key in wanted:
-                by_kind.setdefault(kind, []).append(key[:254])
-            cond = Q()
-            for kind, values in by_kind.items():
-                cond |= Q(kind=kind, key__in=values)
-            for kind, key, object_id in (
-                ClientKey.objects.filter(cond, entity=entity)
-                .order_by("object_id")
-                .values_list("kind", "key", "object_id")
-            ):
-                existing.setdefault((kind, key), object_id)
+        existing: dict[Key, int] = key_owners(entity, wanted)
         leaders: dict[object, _Client] = {}
         new: list[_Client] = []
         for item in items:
