@@ -466,6 +466,7 @@ def _public(figures: dict[str, Any]) -> dict[str, Any]:
 #   done once, by the stalled worker, and the fencing negative control runs on PostgreSQL only.
 
 STALLED_SCENES = {"claimed": "after_commit", "mid_action": "in_tx"}
+PAUSE_SECONDS = 3.0  # the stalled worker's pause (the harness SIGSTOPs it inside)
 
 
 def journal_lines(journal: Path) -> list[tuple[int, int]]:
@@ -497,7 +498,7 @@ def stalled_holder(
         pause=STALLED_SCENES[scene],
         pause_at=3,
         pause_dir=str(pause_dir),
-        pause_seconds=3.0,
+        pause_seconds=PAUSE_SECONDS,
         journal=str(journal),
     )
     runs = 50
@@ -523,6 +524,7 @@ def stalled_holder(
     try:
         wait_until(paused.exists, 60, step=0.02)
         assert paused.exists(), logs_of(tmp_path)
+        pause_ends = time.monotonic() + PAUSE_SECONDS  # seen within a poll of its start
         time.sleep(0.1)  # the pause file is written just before the sleep
         paused_run, paused_pid = map(int, paused.read_text().split())
         stalled, other = sorted(workers, key=lambda w: w.pid != paused_pid)
@@ -552,7 +554,11 @@ def stalled_holder(
         resumed_after = time.monotonic() - stopped_at
         finished = RuleRun.objects.filter(rule=rule, status__in=FINISHED)
         wait_until(lambda: finished.count() == runs, 60)
-        time.sleep(1.0)  # room for the stalled worker to go on through its claim
+        # Room for the stalled worker to go on through its claim: a second after its pause ends
+        # (SIGSTOP did not stop the pause's clock; when the other worker finished early the pause
+        # may still be running — a fixed second after `finished` left it none, and a negative
+        # control then saw nothing started).
+        time.sleep(max(0.0, pause_ends - time.monotonic()) + 1.0)
         alive_at_end = stalled.poll() is None  # it went on after SIGCONT, did not die
     finally:
         signal_group(stalled, signal.SIGCONT)

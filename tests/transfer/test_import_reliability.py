@@ -250,12 +250,15 @@ def test_row16_long_cells_and_their_negative_control(monkeypatch: Any) -> None:
     assert oracle(data) != []
 
 
-def test_row16_startup_assert_on_defusedxml_and_its_negative_control(monkeypatch: Any) -> None:
-    """The readers refuse to load without defusedxml (a copy of the module is loaded, so the
-    real one is left as it is)."""
+def test_row16_xlsx_only_through_defusedxml_and_its_negative_controls(monkeypatch: Any) -> None:
+    """openpyxl is imported on the first XLSX (not by every process at start), and only parses
+    through defusedxml: without it installed the readers refuse to load (a copy of the module is
+    loaded, so the real one is left as it is); with openpyxl told not to use it, an XLSX is
+    refused before it is parsed."""
     import importlib.util
 
     import openpyxl.xml
+    from django.core.exceptions import ImproperlyConfigured
 
     def load_copy() -> None:
         spec = importlib.util.spec_from_file_location("readers_copy", readers.__file__)
@@ -264,11 +267,30 @@ def test_row16_startup_assert_on_defusedxml_and_its_negative_control(monkeypatch
         monkeypatch.setitem(sys.modules, "readers_copy", module)  # dataclasses look it up
         spec.loader.exec_module(module)
 
-    assert openpyxl.xml.DEFUSEDXML is True
     load_copy()
+    real_find_spec = importlib.util.find_spec
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *a: None if name == "defusedxml" else real_find_spec(name, *a),
+        )
+        with pytest.raises(AssertionError, match="defusedxml"):
+            load_copy()
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in (["Имя", "Телефон"], ["Анна", "+79161234567"]):
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    data = out.getvalue()
+    assert openpyxl.xml.DEFUSEDXML is True
+    assert readers.read_xlsx(data).headers == ["Имя", "Телефон"]
     monkeypatch.setattr(openpyxl.xml, "DEFUSEDXML", False)
-    with pytest.raises(AssertionError, match="defusedxml"):
-        load_copy()
+    with pytest.raises(ImproperlyConfigured, match="defusedxml"):
+        readers.read_xlsx(data)
 
 
 # --- row 19: upload abuse ---------------------------------------------------------------------

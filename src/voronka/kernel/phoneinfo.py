@@ -16,8 +16,13 @@ import zoneinfo
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
+
+from voronka.kernel import phonegeo
+
+# The geocoder's data one chunk at a time (kernel.phonegeo): not 0.4 s and 97 MB per process.
+phonegeo.install()
+from phonenumbers import geocoder  # noqa: E402 — after the stand-in is in place
 
 # Night where the client is: from 21:00 to 09:00 (seed 001: no calls at night).
 NIGHT_STARTS = dt.time(21, 0)

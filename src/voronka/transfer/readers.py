@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import io
 import re
 import unicodedata
@@ -17,15 +18,16 @@ import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from html.parser import HTMLParser
+from types import ModuleType
 
-import openpyxl
-import openpyxl.xml
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
 # openpyxl parses with defusedxml when it is installed: XXE and entity expansion ("billion
 # laughs") are refused. Without it the XLSX reader would be open to both; start-up fails.
-assert openpyxl.xml.DEFUSEDXML, "defusedxml must be installed: openpyxl reads XLSX through it"
+# (openpyxl itself is imported on first use — `_openpyxl` — not by every process at start.)
+assert importlib.util.find_spec("defusedxml"), "defusedxml must be installed: openpyxl reads XLSX"
 
 MAX_COLUMNS = 300
 MAX_ROWS = 200_000
@@ -187,8 +189,18 @@ def _xlsx_cell(value: object) -> str:
     return str(value)
 
 
+def _openpyxl() -> ModuleType:
+    import openpyxl
+    import openpyxl.xml
+
+    if not openpyxl.xml.DEFUSEDXML:  # defusedxml present but not used (OPENPYXL_DEFUSEDXML)
+        raise ImproperlyConfigured("openpyxl does not parse through defusedxml: XLSX refused")
+    return openpyxl
+
+
 def read_xlsx(data: bytes) -> Table:
     _zip_check(data)  # before openpyxl decompresses anything
+    openpyxl = _openpyxl()
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # defusedxml's refusals, broken XML, missing parts: one answer
