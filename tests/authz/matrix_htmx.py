@@ -325,6 +325,8 @@ HTMX_ROUTES: list[Route] = [
     page("companies/new/", "create", "/companies/new/", "auth"),
     # The company picker (type-ahead, scoped options) and its inline "new company" (htmx).
     page("companies/picker/", "list", "/companies/picker/?q=ООО", "auth", htmx=True),
+    # "Find the client" on the deal form: contacts by name/phone/e-mail, scoped.
+    page("contacts/picker/", "list", "/contacts/picker/?q=Иван", "auth", htmx=True),
     form(
         "companies/quick-create/",
         "create",

@@ -271,8 +271,28 @@ def test_company_list_sorts_and_filters_by_numbers_in_scope(personas: Any, pipel
     page = company_list(user=owner, ordering="-ltv", limit=1)
     second = company_list(user=owner, ordering="-ltv", limit=1, cursor=page.next_cursor)
     assert [c.name for c in page.items + second.items] == ["Чужая", "Богатая"]
+    # By the last interaction: the never-touched company counts as the longest ago (last in
+    # "recent first", first in "longest without contact"), on both databases; pages of one.
+    assert names(a1, ordering="-last_interaction_at") == ["Богатая", "Бедная"]
+    assert names(a1, ordering="last_interaction_at") == ["Бедная", "Богатая"]
+    untouched = make_company(responsible=a1, name="Нетронутая")
+    Company.objects.filter(pk=untouched.pk).update(last_interaction_at=None)
+
+    def walk(ordering: str) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page = company_list(user=a1, ordering=ordering, limit=1, cursor=cursor)
+            seen += [c.name for c in page.items]
+            if page.next_cursor is None:
+                return seen
+            cursor = page.next_cursor
+
+    assert walk("-last_interaction_at") == ["Богатая", "Бедная", "Нетронутая"]
+    assert walk("last_interaction_at") == ["Нетронутая", "Бедная", "Богатая"]
+    assert walk("-last_purchase_at")[-1] == "Нетронутая"  # no purchase: last
+    assert walk("last_purchase_at")[0] == "Нетронутая"
     with pytest.raises(ValidationError) as bad:
-        company_list(user=a1, ordering="-last_interaction_at")
+        company_list(user=a1, ordering="-first_purchase_at")
     assert "ordering" in bad.value.errors
     with pytest.raises(ValidationError) as bad:
         CompanyMetrics.parse({"ltv_min": "много", "deals_min": "-1", "last_purchase_after": "x"})

@@ -303,3 +303,89 @@ def test_limit_out_of_range_names_limit(limit: Any) -> None:
     with pytest.raises(ValidationError) as exc:
         pagination.keyset_page(Pipeline.objects.all(), order=("-id",), cursor=None, limit=limit)
     assert set(exc.value.errors) == {"limit"}
+
+
+# --- a nullable date as a key (the company list by last purchase / interaction) ------------------
+
+NULLABLE_ORDERS = [
+    ("last_interaction_at", "id"),
+    ("-last_interaction_at", "-id"),
+    ("-last_interaction_at", "id"),
+]
+
+
+class _Smallest:
+    """NULL's place in the order: before every date."""
+
+    def __lt__(self, other: object) -> bool:
+        return not isinstance(other, _Smallest)
+
+    def __gt__(self, other: object) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Smallest)
+
+
+def nullable_walk(moments: list[int | None], order: tuple[str, ...], limit: int) -> list[str]:
+    from voronka.contacts.models import Company
+    from voronka.identity.models import User
+
+    user = User.objects.create(username="kp-nullable")
+    made = Company.objects.bulk_create(
+        Company(
+            name=f"kp {i}",
+            responsible=user,
+            last_interaction_at=None if m is None else T0 + dt.timedelta(minutes=m),
+        )
+        for i, m in enumerate(moments)
+    )
+    at = {
+        c.pk: (_Smallest() if c.last_interaction_at is None else c.last_interaction_at)
+        for c in made
+    }
+    base = Company.objects.filter(name__startswith="kp ")
+    seen: list[int] = []
+    cursor: str | None = None
+    for _ in range(100):
+        page = pagination.keyset_page(base, order=order, cursor=cursor, limit=limit)
+        seen += [c.pk for c in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    failures = []
+    if sorted(seen) != sorted(at):
+        failures.append(f"rows {sorted(seen)} != {sorted(at)}")
+    rows = {"last_interaction_at": at, "id": {pk: pk for pk in at}}
+    keys = [
+        tuple(_Desc(rows[f.lstrip("-")][pk]) if f.startswith("-") else rows[f][pk] for f in order)
+        for pk in seen
+    ]
+    if any(not keys[i] < keys[i + 1] for i in range(len(keys) - 1)):
+        failures.append("out of order")
+    return failures
+
+
+@settings(max_examples=40)
+@given(
+    moments=st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=3)), max_size=14),
+    order=st.sampled_from(NULLABLE_ORDERS),
+    limit=st.integers(min_value=1, max_value=5),
+)
+def test_a_nullable_date_key_walks_every_row_once_null_as_the_smallest(
+    moments: list[int | None], order: tuple[str, ...], limit: int
+) -> None:
+    with rolled_back():
+        assert nullable_walk(moments, order, limit) == []
+
+
+def _beyond_ignoring_null(key: Any, value: Any) -> Q:
+    return Q(**{f"{key.name}__{'lt' if key.descending else 'gt'}": value})
+
+
+def test_negative_control_a_paginator_blind_to_null_skips_rows() -> None:
+    moments = [None, 1, None, 2, None, 0]
+    with rolled_back():
+        assert nullable_walk(moments, ("-last_interaction_at", "-id"), 2) == []
+    with rolled_back(), mock.patch.object(pagination, "_beyond", _beyond_ignoring_null):
+        assert nullable_walk(moments, ("-last_interaction_at", "-id"), 2) != []

@@ -64,6 +64,9 @@ def test_phone_normalizer(raw: str) -> None:
     assert re.fullmatch(r"\+[1-9][0-9]{6,14}", out), out
     assert phonenumbers.is_valid_number(phonenumbers.parse(out, None))
     assert normalize.normalize_phone(out) == out
+    # Computed, not the cache's filed fixed point: idempotent, and what the cache answered.
+    assert normalize._normalize_phone(out, normalize.DEFAULT_REGION) == out
+    assert normalize._normalize_phone(str(raw), normalize.DEFAULT_REGION) == out
 
 
 email_like = st.one_of(
@@ -212,3 +215,22 @@ def test_clean_value_raises_only_value_error_and_is_canonical(
     assert clean_value(field, out) == out  # canonical
     if isinstance(out, str):
         assert no_control(out)
+
+
+def test_audit_changes_are_json_whatever_is_added_after_diff() -> None:
+    """diff()'s answer skips audit_entry's second conversion; what a caller adds to it later
+    (a loss reason, the merged ids, a date) is converted as it is added."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from voronka.kernel.audit import diff
+
+    changes = diff({}, {"amount": Decimal("1.50"), "title": "A", "none": None})
+    assert changes == {"amount": [None, "1.50"], "title": [None, "A"]}
+    changes["closed"] = [None, dt.date(2026, 1, 2)]
+    changes.update(extra=[Decimal("2"), None])
+    changes.setdefault("more", [dt.datetime(2026, 1, 2, tzinfo=dt.UTC), None])
+    assert changes["closed"] == [None, "2026-01-02"]
+    assert changes["extra"] == ["2", None]
+    assert changes["more"] == ["2026-01-02T00:00:00+00:00", None]
+    assert diff({"a": 1, "b": 2}, {"a": 1, "b": 3}) == {"b": [2, 3]}

@@ -217,3 +217,58 @@ def test_pipeline_settings_save_all_rows_at_once(
     expect(page.locator(f"#stage-row-{st['new'].pk} .stage-name")).to_have_value("Входящая заявка")
     _shot(page, tmp_path, f"settings-saved-{width}")
     assert errors == []
+
+
+@pytest.mark.parametrize(("width", "lang"), [(1440, "ru"), (390, "en")])
+def test_find_the_client_by_phone_digits_fills_company_and_contact(
+    page: Any, people: Any, records: Any, width: int, lang: str, tmp_path: Path
+) -> None:
+    """Issue 10: on the new-deal form, the last digits of a phone find the person; choosing them
+    (keys only) puts their company into the company picker and ticks them among its contacts,
+    and the deal is created with both."""
+    from factories import make_contact
+    from voronka.deals.models import Deal
+
+    a1 = records["a1"]
+    person = make_contact(
+        responsible=people["a1"],
+        company=a1.company,
+        first_name="Зинаида",
+        last_name="Клиентова",
+        phones=["8 (916) 700-44-21"],
+    )
+    page.set_viewport_size({"width": width, "height": 900})
+    errors = _watch(page)
+    page.goto(f"{page.base}/login/")
+    page.click(f"button.lang-btn[value={lang}]")
+    login(page, "a1", PASSWORD)
+    page.goto(f"{page.base}/deals/new/")
+    expect(page.locator("label[for=deal-client-input]")).to_have_text(
+        "Find the client" if lang == "en" else "Найти клиента"
+    )
+    page.fill("input[name=title]", f"Клиент {width}")
+    box = page.locator("#deal-client-input")
+    box.focus()
+    box.type("4421", delay=30)
+    listbox = page.locator("#deal-client-list")
+    expect(listbox).to_have_class("picker-list is-open")
+    options = listbox.locator("[role=option][data-value]")
+    expect(options).to_have_count(1)
+    expect(options.first).to_contain_text("Клиентова Зинаида")
+    expect(options.first).to_contain_text(a1.company.name)
+    page.wait_for_load_state("networkidle")
+    _no_horizontal_scroll(page)
+    _shot(page, tmp_path, f"client-picker-{width}-{lang}")
+    box.press("ArrowDown")
+    box.press("Enter")
+    expect(page.locator("input[name=company]")).to_have_value(str(a1.company.pk))
+    expect(page.locator("#deal-company-input")).to_have_value(a1.company.name)
+    ticked = page.locator(f"#deal-contacts input[name=contacts][value='{person.pk}']")
+    expect(ticked).to_be_checked()
+    _shot(page, tmp_path, f"client-picked-{width}-{lang}")
+    page.click("#deal-create-form button[type=submit]")
+    page.wait_for_selector("h1:has-text('Клиент')")
+    deal = Deal.objects.get(title=f"Клиент {width}")
+    assert deal.company_id == a1.company.pk
+    assert list(deal.contacts.values_list("pk", flat=True)) == [person.pk]
+    assert [e for e in errors if "status of 4" not in e] == []

@@ -136,7 +136,9 @@ def _clean_payload(payload: Any, *, patch: bool) -> dict[str, Any]:
     response={200: CompanyListOut, **ERRORS},
     description=(
         "ordering: -id (default), id, name, -name, ltv, -ltv, deals_count, -deals_count, "
-        "won_count, -won_count. Filters by the client's numbers: ltv_min / ltv_max (main "
+        "won_count, -won_count, last_purchase_at, -last_purchase_at, last_interaction_at, "
+        "-last_interaction_at (a company with no purchase / interaction counts as the longest "
+        "ago: first ascending, last descending). Filters by the client's numbers: ltv_min / ltv_max (main "
         "currency), deals_min, won_min, last_interaction_before / _after, last_purchase_before / "
         "_after (a date YYYY-MM-DD or a date-time; before = strictly earlier, a company without "
         "one is not before anything)."

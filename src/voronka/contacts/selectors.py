@@ -122,7 +122,8 @@ def company_list(
 # --- the client's numbers in the company list: filter and sort (seed 002) --------------------------
 
 # ?ordering= of the company list and GET /api/v1/companies (each ends with the id: a keyset).
-# The dates (last purchase / interaction) may be empty and so cannot be a keyset: filter by them.
+# The dates (last purchase / interaction) may be empty: a company without one counts as the
+# longest ago (kernel.pagination places NULL first ascending, last descending).
 COMPANY_ORDERINGS: dict[str, tuple[str, ...]] = {
     "-id": ("-id",),
     "id": ("id",),
@@ -134,6 +135,10 @@ COMPANY_ORDERINGS: dict[str, tuple[str, ...]] = {
     "-deals_count": ("-deals_count", "-id"),
     "won_count": ("won_count", "id"),
     "-won_count": ("-won_count", "-id"),
+    "last_purchase_at": ("last_purchase_at", "id"),
+    "-last_purchase_at": ("-last_purchase_at", "-id"),
+    "last_interaction_at": ("last_interaction_at", "id"),
+    "-last_interaction_at": ("-last_interaction_at", "-id"),
 }
 
 
@@ -303,6 +308,21 @@ def company_picker_options(
         qs = companies_visible(user).only("id", "name", "type", "inn").order_by("-id")
         return list(qs[:limit])
     return company_search(user=user, terms=terms, limit=limit)[:limit]
+
+
+def contact_picker_options(
+    *, user: User, q: str = "", limit: int = PICKER_OPTIONS
+) -> list[Contact]:
+    """What a contact picker offers for the typed text (name, phone in any format or its last
+    digits, e-mail — the search's rule), best first, with each one's company and phones; nothing
+    before anything is typed (a person is looked for, not browsed)."""
+    terms = SearchTerms.parse(q)
+    if terms.is_empty:
+        return []
+    ids = [c.pk for c in contact_search(user=user, terms=terms, limit=limit)[:limit]]
+    loaded = Contact.objects.filter(pk__in=ids).select_related("company").prefetch_related("phones")
+    by_id = {c.pk: c for c in loaded}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def company_name(*, user: User, company_id: int | None) -> str:

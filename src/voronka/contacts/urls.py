@@ -8,6 +8,7 @@ urlpatterns = [
     path("companies/", views.company_list, name="company-list"),
     path("companies/new/", views.company_create, name="company-create"),
     path("companies/picker/", views.company_picker, name="company-picker"),
+    path("contacts/picker/", views.contact_picker, name="contact-picker"),
     path("companies/quick-create/", views.company_quick_create, name="company-quick-create"),
     path("companies/requisites/", views.company_requisites, name="company-requisites"),
     path("companies/families/", views.families, name="families"),

@@ -48,6 +48,10 @@ COMPANY_SORTS = [
     ("ltv", _lazy("LTV: меньше")),
     ("-deals_count", _lazy("Больше сделок")),
     ("-won_count", _lazy("Больше покупок")),
+    ("-last_purchase_at", _lazy("Недавно покупали")),
+    ("last_purchase_at", _lazy("Давно не покупали")),
+    ("-last_interaction_at", _lazy("Недавний контакт")),
+    ("last_interaction_at", _lazy("Давно без контакта")),
     ("name", _lazy("По названию")),
 ]
 PAGE = 50
@@ -474,20 +478,41 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
 # --- the company picker (type-ahead with an inline "new company") -----------------------------------
 
 
-@require_GET
-def company_picker(request: HttpRequest) -> HttpResponse:
-    """The options of a company picker for the typed text (htmx partial)."""
+def _picker_options(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
+    """A picker's options for the typed text (htmx partial): `context` names the options got
+    from the text (`name=lambda q: …`) and anything else the template needs."""
     q = request.GET.get("q", "")[:200]
     picker = request.GET.get("picker", "")
     return render(
         request,
-        "contacts/_company_options.html",
+        template,
         {
-            "companies": selectors.company_picker_options(user=request.user, q=q),
+            **{k: v(q) if callable(v) else v for k, v in context.items()},
             "q": q.strip(),
             "picker": picker if picker.replace("-", "").replace("_", "").isalnum() else "picker",
-            "no_create": request.GET.get("create") == "0",
         },
+    )
+
+
+@require_GET
+def company_picker(request: HttpRequest) -> HttpResponse:
+    """The options of a company picker for the typed text (htmx partial)."""
+    return _picker_options(
+        request,
+        "contacts/_company_options.html",
+        companies=lambda q: selectors.company_picker_options(user=request.user, q=q),
+        no_create=request.GET.get("create") == "0",
+    )
+
+
+@require_GET
+def contact_picker(request: HttpRequest) -> HttpResponse:
+    """The options of a contact picker ("find the client" on the deal form) for the typed text
+    (htmx partial): each carries its company, which the form takes with it."""
+    return _picker_options(
+        request,
+        "contacts/_contact_options.html",
+        contacts=lambda q: selectors.contact_picker_options(user=request.user, q=q),
     )
 
 

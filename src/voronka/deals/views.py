@@ -569,6 +569,12 @@ def deal_create(request: HttpRequest) -> HttpResponse:
     company_contacts: list[Contact] = []
     if company_id:
         company_contacts = list(contacts_visible(request.user).filter(company_id=company_id)[:200])
+    # Ticked: the contacts sent, and the one "find the client" chose (client_contact).
+    selected = {
+        pk
+        for pk in map(to_id_or_none, [*source.getlist("contacts"), source.get("client_contact")])
+        if pk
+    }
     if request.method == "GET" and htmx_target(request) == "deal-contacts":
         # The company picker changed: offer that company's contacts.
         return render(
@@ -576,7 +582,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
             "deals/_contacts_field.html",
             {
                 "company_contacts": company_contacts,
-                "selected": set(),
+                "selected": selected,
                 "company_id": company_id,
             },
         )
@@ -596,7 +602,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
         "company_label": company_name(user=request.user, company_id=company_id),
         "company_types": CompanyType.choices,
         "company_contacts": company_contacts,
-        "selected": {pk for pk in map(to_id_or_none, source.getlist("contacts")) if pk},
+        "selected": selected,
         "errors": {},
         "post": source,
         "values": {},

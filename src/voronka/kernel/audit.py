@@ -45,13 +45,36 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+class Changes(dict[str, list[Any]]):
+    """diff()'s answer: its values are JSON already, and what a caller adds later is converted
+    as it is added, so audit_entry does not walk them again."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, jsonable(value))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """Field → [old, new] for every field whose value changed."""
-    changes: dict[str, list[Any]] = {}
+    changes = Changes()
+    if not before:  # a creation: every field that has a value (the import makes thousands)
+        for key in sorted(after):
+            new = jsonable(after[key])
+            if new is not None:
+                dict.__setitem__(changes, key, [None, new])
+        return changes
     for key in sorted(set(before) | set(after)):
         old, new = jsonable(before.get(key)), jsonable(after.get(key))
         if old != new:
-            changes[key] = [old, new]
+            dict.__setitem__(changes, key, [old, new])
     return changes
 
 
@@ -78,7 +101,7 @@ def audit_entry(
         object_type=obj._meta.model_name or "",
         object_id=obj.pk,
         action=action,
-        changes=jsonable(changes or {}),
+        changes=changes if type(changes) is Changes else jsonable(changes or {}),
         request_id=actor.request_id[:64],
         ip=actor.ip[:64],
     )

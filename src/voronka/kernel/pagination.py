@@ -11,6 +11,11 @@ version, the list's model and order and the payload. A cursor that is malformed,
 handed out by another list or sort is a ValidationError naming `cursor` (a 4xx), never a 500.
 Values are re-typed from the model's fields even when the MAC is good; date-times go through
 the clamps of kernel.dates, so no cursor can overflow a datetime.
+
+A nullable date or date-time may be a key (a company's last purchase, last interaction): NULL
+is placed as the smallest value on both databases (first ascending, last descending — the
+never-touched clients lead "longest without contact" and trail "most recent"), explicitly, since
+SQLite and PostgreSQL place it differently by default; the cursor carries it as JSON null.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import F, OrderBy, Q, QuerySet
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
@@ -45,6 +50,7 @@ _INT_RANGE = (-(2**63), 2**63 - 1)  # what SQLite and PostgreSQL bigint can comp
 _INT_FIELDS = (models.IntegerField, models.AutoField)  # Big/Small/Positive… subclass these
 _TEXT_FIELDS = (models.CharField, models.TextField)
 _KEY_FIELDS = (models.DateField, models.DecimalField, *_INT_FIELDS, *_TEXT_FIELDS)
+_NULLABLE_KEY_FIELDS = (models.DateField,)  # DateTimeField subclasses it
 
 
 @dataclass(frozen=True)
@@ -78,9 +84,11 @@ def _keys(model: type[models.Model], order: Sequence[str]) -> list[_Key]:
         descending = item.startswith("-")
         name = item.lstrip("-")
         field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-        # NULLs sort differently on SQLite and PostgreSQL and never compare: not a keyset.
-        # The types are checked here, not when a second page first appears.
-        if not isinstance(field, _KEY_FIELDS) or field.null:
+        # NULLs sort differently on SQLite and PostgreSQL and never compare: only dates may be
+        # NULL, placed explicitly (_order_by, _after). The types are checked here, not when a
+        # second page first appears.
+        nullable_ok = isinstance(field, _NULLABLE_KEY_FIELDS) and not field.primary_key
+        if not isinstance(field, _KEY_FIELDS) or (field.null and not nullable_ok):
             raise ImproperlyConfigured(
                 f"keyset order on {model.__name__}.{name}: not a non-null value field"
             )
@@ -90,12 +98,26 @@ def _keys(model: type[models.Model], order: Sequence[str]) -> list[_Key]:
     return keys
 
 
-def _order_by(keys: list[_Key]) -> list[str]:
+def _order_names(keys: list[_Key]) -> list[str]:
     return [f"-{k.name}" if k.descending else k.name for k in keys]
 
 
+def _order_by(keys: list[_Key]) -> list[str | OrderBy]:
+    """The ORDER BY; a nullable key with NULL as its smallest value on either database."""
+    return [
+        (
+            OrderBy(F(k.name), descending=k.descending, nulls_last=True)
+            if k.descending
+            else OrderBy(F(k.name), nulls_first=True)
+        )
+        if k.field.null
+        else (f"-{k.name}" if k.descending else k.name)
+        for k in keys
+    ]
+
+
 def _signature(model: type[models.Model], keys: list[_Key]) -> str:
-    return f"{model._meta.label_lower}:{','.join(_order_by(keys))}"
+    return f"{model._meta.label_lower}:{','.join(_order_names(keys))}"
 
 
 def _mac(signature: str, payload: str) -> str:
@@ -112,6 +134,8 @@ def _unb64(text: str) -> bytes:
 
 
 def _dump(key: _Key, value: Any) -> Any:
+    if value is None and key.field.null:
+        return None
     if isinstance(key.field, models.DateTimeField):
         return value.astimezone(dt.UTC).isoformat()
     if isinstance(key.field, models.DateField):
@@ -125,6 +149,8 @@ def _dump(key: _Key, value: Any) -> Any:
 
 def _load(key: _Key, raw: Any) -> Any:
     """A cursor value back to the field's type; anything else → ValueError."""
+    if raw is None and key.field.null:
+        return None
     if isinstance(key.field, models.DateTimeField):
         if not isinstance(raw, str):
             raise ValueError
@@ -189,11 +215,21 @@ def _after(keys: list[_Key], values: list[Any]) -> Q:
     condition: Q | None = None
     equal = Q()
     for key, value in zip(keys, values, strict=True):
-        step = equal & Q(**{f"{key.name}__{'lt' if key.descending else 'gt'}": value})
+        step = equal & _beyond(key, value)
         condition = step if condition is None else condition | step
-        equal &= Q(**{key.name: value})
+        equal &= Q(**{f"{key.name}__isnull": True}) if value is None else Q(**{key.name: value})
     assert condition is not None
     return condition
+
+
+def _beyond(key: _Key, value: Any) -> Q:
+    """This key's values strictly after `value` in the order (NULL the smallest value)."""
+    if value is None:  # ascending: every value is after NULL; descending: nothing is
+        return Q(**{f"{key.name}__isnull": False}) if not key.descending else Q(pk__in=[])
+    beyond = Q(**{f"{key.name}__{'lt' if key.descending else 'gt'}": value})
+    if key.field.null and key.descending:
+        beyond |= Q(**{f"{key.name}__isnull": True})
+    return beyond
 
 
 def _value(row: Any, key: _Key) -> Any:

@@ -9,6 +9,7 @@ from django import template
 from django.utils import translation
 
 from voronka.kernel import clock
+from voronka.kernel.normalize import format_phone
 from voronka.kernel.phoneinfo import is_night, local_time, phone_info
 
 register = template.Library()
@@ -24,6 +25,12 @@ def phone_where(number: str, now: dt.datetime | None = None) -> dict[str, Any]:
         "local": local.strftime("%H:%M") if local is not None else "",
         "night": local is not None and is_night(local),
     }
+
+
+@register.filter
+def phone_display(number: str) -> str:
+    """A stored E.164 number as people read it: +7 916 700-44-21."""
+    return format_phone(str(number or ""))
 
 
 @register.filter

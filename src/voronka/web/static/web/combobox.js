@@ -2,7 +2,8 @@
    One behaviour for two uses:
    - [data-combobox="navigate"] — the header search: the dropdown's options are links; Enter on
      a highlighted option opens it, Enter without one submits the form (the full results page).
-   - [data-combobox="pick"] — a record picker in a form (the company of a deal or a contact):
+   - [data-combobox="pick"] — a record picker in a form (the company of a deal or a contact; the
+     deal's "find the client", whose contact brings its company along — [data-fills]):
      choosing an option writes its id into the hidden input [data-picker-value] (a "change" event
      follows, so htmx can refresh what depends on it) and its name into the text box. The option
      [data-create] opens the inline "new company" panel; its htmx answer carries
@@ -102,6 +103,17 @@
       return true;
     }
     pick(root, option.dataset.value, option.dataset.label);
+    // A contact picker [data-fills="<company picker id>"]: the contact's company goes into that
+    // picker (its hidden input's "change" asks for the company's contacts; the contact chosen
+    // is sent along as client_contact, so it comes back ticked).
+    const target = root.dataset.fills && document.getElementById(root.dataset.fills);
+    if (target && option.dataset.company) {
+      const hidden = target.querySelector("[data-picker-value]");
+      if (hidden && hidden.value === option.dataset.company) {
+        hidden.dispatchEvent(new Event("change", { bubbles: true }));  // same company: tick
+      }
+      pick(target, option.dataset.company, option.dataset.companyLabel || "");
+    }
     return true;
   }
 
