@@ -176,6 +176,9 @@ NOT_WRITES: dict[str, str] = {
     "import_run": "the worker's job: runs as the job's creator (actor kind import); every row "
     "goes through the contacts/deals services and their rules",
     "import_file": "the CLI: upload, map and run as the --as user, through the same services",
+    "imports_resume": "the worker's periodic sweep: queues again a running import gone quiet "
+    "(its rows then go through the services as the job's creator, as import_run)",
+    "resume_offset": "pure: where a resumed import goes on",
     "custom_names": "a read: the custom fields a mapping may target",
     "max_upload_mb": "a setting (pure)",
     "read_upload": "reads an upload within the size limit; writes nothing",

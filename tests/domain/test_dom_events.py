@@ -401,6 +401,7 @@ def test_periodic_jobs_come_from_the_apps_registry() -> None:
         "webhooks_prune": (dt.timedelta(hours=1), "voronka.integrations.jobs"),
         "tasks_overdue": (dt.timedelta(minutes=1), "voronka.activities.jobs"),
         "duplicates_scan": (dt.timedelta(days=1), "voronka.contacts.jobs"),
+        "imports_resume": (dt.timedelta(minutes=1), "voronka.transfer.jobs"),
     }
     with pytest.raises(ImproperlyConfigured, match="twice"):
         register_periodic("history_prune", every=dt.timedelta(hours=1), enqueue=lambda: None)

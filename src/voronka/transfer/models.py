@@ -49,6 +49,9 @@ class ImportJob(models.Model):
     )
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
+    # Moved on at each committed batch: a running job whose worker died goes quiet, and the
+    # periodic imports_resume queues it again (transfer.services.imports_resume).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

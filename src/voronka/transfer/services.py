@@ -3,6 +3,8 @@ fields on the way), start it — the worker runs it (`jobs.run_import` → `impo
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -10,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -183,17 +186,28 @@ def _enqueue(job_id: int) -> None:
     run_import.enqueue(job_id)
 
 
+# A running job whose heartbeat is older than this lost its worker (a batch commits in well
+# under a second; reading a 200,000-row XLSX before the first one takes about a minute).
+STALE = dt.timedelta(minutes=5)
+
+
 def import_run(*, job_id: int) -> ImportJob | None:
     """Run a queued job (the worker; the CLI directly). Claimed by a conditional UPDATE, so two
-    workers never run one job; each batch commits with its progress. None if not claimed."""
+    workers never run one job; each batch commits with its progress. None if not claimed.
+    A job resumed after its worker died goes on after the rows its committed batches counted
+    (`processed`, committed with them): none is done twice."""
+    now = clock.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
-        status=ImportStatus.RUNNING, started_at=clock.now()
+        status=ImportStatus.RUNNING,
+        started_at=Coalesce(F("started_at"), Value(now)),
+        heartbeat_at=now,
     )
     if not claimed:
         return None
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
     try:
         table = read_table(bytes(job.content), job.filename)
+        ImportJob.objects.filter(pk=job_id).update(heartbeat_at=clock.now())
         _run_table(job, table)
     except Exception as exc:  # a job never stays "running": the reason is shown on its page
         ImportJob.objects.filter(pk=job_id).update(
@@ -222,6 +236,7 @@ def _run_table(job: ImportJob, table: Table) -> Stats:
 
     def report(stats: Stats, rows: int) -> None:
         ImportJob.objects.filter(pk=job.pk).update(
+            heartbeat_at=clock.now(),
             processed=F("processed") + rows,
             created=F("created") + stats.created,
             found=F("found") + stats.found,
@@ -230,7 +245,35 @@ def _run_table(job: ImportJob, table: Table) -> Stats:
 
     ImportJob.objects.filter(pk=job.pk).update(total=len(table.rows))
     with translation.override(user.language or settings.LANGUAGE_CODE):  # the report's language
-        return importer.run(table.rows, report)
+        return importer.run(table.rows[resume_offset(job) :], report)
+
+
+def resume_offset(job: ImportJob) -> int:
+    """Where a job goes on: after the rows its committed batches counted (0 for a new one)."""
+    return job.processed
+
+
+def imports_resume(*, now: dt.datetime | None = None) -> list[int]:
+    """Queue again the running jobs that went quiet (their worker was killed or the machine
+    restarted) and hand them to the worker; the ids queued. Each is taken by a conditional
+    UPDATE, so two sweepers never queue one job twice."""
+    cutoff = (now or clock.now()) - STALE
+    quiet = ImportJob.objects.filter(status=ImportStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    resumed = []
+    for job_id in quiet.values_list("pk", flat=True):
+        with transaction.atomic():
+            taken = ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(
+                status=ImportStatus.QUEUED
+            )
+            if taken:
+                job = ImportJob.objects.get(pk=job_id)
+                changes = {"processed": [None, job.processed]}
+                audit(actor=Actor.system(), obj=job, action="resumed", changes=changes)
+                transaction.on_commit(functools.partial(_enqueue, job_id))
+                resumed.append(job_id)
+    return resumed
 
 
 def import_file(
