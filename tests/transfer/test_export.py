@@ -408,3 +408,23 @@ def test_export_open_as_each_kind_of_actor(records: Any, personas: Any) -> None:
         assert exc.value.status == 403
     with pytest.raises(ValidationError):
         export.export_open(actor=Actor.system(), entity="users", params={})
+
+
+def test_a_big_xlsx_is_refused_online_and_still_made_by_the_cli(
+    records: Any, web: Any, api: Any, monkeypatch: Any, tmp_path: Any
+) -> None:
+    """An XLSX is written whole before its first byte leaves: over the web a list longer than
+    XLSX_ONLINE_MAX_ROWS is a 422 naming `format` (not a download cut by the server's timeout);
+    CSV of the same list streams, and the CLI makes the XLSX."""
+    from voronka.transfer import export
+
+    monkeypatch.setattr(export, "XLSX_ONLINE_MAX_ROWS", 1)
+    resp = web("owner").get("/deals/export/", {"format": "xlsx"})
+    assert resp.status_code == 422
+    assert "CSV" in resp.content.decode()
+    resp = api("owner").get("/api/v1/deals/export", {"format": "xlsx"})
+    assert resp.status_code == 422 and "format" in resp.json()["errors"]
+    assert web("owner").get("/deals/export/", {"format": "csv"}).status_code == 200
+    out = tmp_path / "deals.xlsx"
+    call_command("voronka_export", "deals", "--format", "xlsx", "--output", str(out))
+    assert len(read_xlsx(out.read_bytes())) > 2

@@ -74,6 +74,10 @@ FORMATS = ("csv", "xlsx")
 DELIMITERS = {";": ";", "semicolon": ";", ",": ",", "comma": ","}
 CHUNK = 2000  # rows per query of the walk
 XLSX_MAX_ROWS = 1_048_576 - 1  # a sheet's rows, less the header
+# An XLSX is written whole before its first byte leaves (a zip needs its end first): over the
+# web (UI and API) it must be done within the server's timeout (gunicorn: 60 s) at ~1,000
+# rows/s on a loaded machine. Bigger lists: CSV (streamed) or `voronka export` (no limit).
+XLSX_ONLINE_MAX_ROWS = 30_000
 XLSX_MAX_CELL = 32_767  # characters a cell holds
 
 # What a spreadsheet reads as the start of a formula (OWASP "CSV injection"): = + - @, and tab,
@@ -279,12 +283,18 @@ def parse_options(params: Mapping[str, Any]) -> Options:
 
 
 def export_open(
-    *, actor: Actor, entity: str, params: Mapping[str, Any], options: Options | None = None
+    *,
+    actor: Actor,
+    entity: str,
+    params: Mapping[str, Any],
+    options: Options | None = None,
+    online: bool = False,
 ) -> Table:
     """The list `entity` with the filters and sort of `params`, as the actor may see it (a
     person: their scope; the system — the CLI without --as — everything). Needs the role's
     `can_export`. Validates everything before the first row is read (a bad filter is a 4xx,
-    never a broken download) and records the export in the audit log."""
+    never a broken download) and records the export in the audit log. `online`: a web request
+    (an XLSX of more than XLSX_ONLINE_MAX_ROWS rows is refused there, not cut by a timeout)."""
     if entity not in ENTITIES:
         raise ValidationError({"entity": _("Выгружаются сделки, компании, контакты и задачи")})
     require_actor_flag(actor, "can_export")
@@ -297,10 +307,22 @@ def export_open(
     }[entity]
     table = build(reader, params)
     table.day = clock.now().astimezone(_context(reader).zone).date()
-    if options is not None and options.format == "xlsx" and table.count() > XLSX_MAX_ROWS:
-        raise ValidationError(
-            {"format": _("В Excel помещается не больше 1 048 575 строк — выгрузите в CSV")}
-        )
+    if options is not None and options.format == "xlsx":
+        rows = table.count()
+        if rows > XLSX_MAX_ROWS:
+            raise ValidationError(
+                {"format": _("В Excel помещается не больше 1 048 575 строк — выгрузите в CSV")}
+            )
+        if online and rows > XLSX_ONLINE_MAX_ROWS:
+            raise ValidationError(
+                {
+                    "format": _(
+                        "Excel-файл больше %(n)s строк здесь не собрать (%(rows)s строк) — "
+                        "выгрузите в CSV или сузьте фильтр"
+                    )
+                    % {"n": f"{XLSX_ONLINE_MAX_ROWS:,}".replace(",", " "), "rows": rows}
+                }
+            )
     if actor.user is not None:
         audit(
             actor=actor,

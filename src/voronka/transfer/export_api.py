@@ -40,7 +40,7 @@ _DESCRIPTION = (
 def _export(request: HttpRequest, entity: str) -> HttpResponseBase:
     options = export.parse_options(request.GET)
     table = export.export_open(
-        actor=api_actor(request), entity=entity, params=request.GET, options=options
+        actor=api_actor(request), entity=entity, params=request.GET, options=options, online=True
     )
     return download(table, options)
 

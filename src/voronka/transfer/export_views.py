@@ -83,7 +83,7 @@ def export_list(request: HttpRequest, entity: str) -> HttpResponseBase:
     try:
         options = export.parse_options(request.GET)
         table = export.export_open(
-            actor=ui_actor(request), entity=entity, params=request.GET, options=options
+            actor=ui_actor(request), entity=entity, params=request.GET, options=options, online=True
         )
     except ApplicationError as exc:
         return render(
