@@ -175,10 +175,16 @@ def test_two_workers_share_the_runs_on_postgresql_without_doing_one_twice(
         pytest.skip("SKIP LOCKED sharing is PostgreSQL's; SQLite serialises the claim")
     owner = Actor.for_user(personas["owner"].user)
     robot(owner, pipeline.stages["talks"])
-    ids = _deals_entering(pipeline.stages["talks"], pipeline.stages["new"], 600, personas)
     env = worker_env(tmp_path / "data")
     workers = [start_worker(f"pair-{i}", env, tmp_path) for i in (1, 2)]
     try:
+        # Both up before the work arrives: with the events already there, a worker whose start
+        # the machine delayed by a few seconds found the first one done with all of it.
+        started = wait_for(
+            lambda: logs_of(tmp_path, tail=10**6).count("Starting worker") >= 2, 60, workers
+        )
+        assert logs_of(tmp_path, tail=10**6).count("Starting worker") >= 2, f"{started:.0f}s"
+        ids = _deals_entering(pipeline.stages["talks"], pipeline.stages["new"], 600, personas)
         done = RuleRun.objects.filter(status=RunStatus.DONE)
         waited = wait_for(lambda: done.count() >= len(ids), 120, workers)
     finally:
