@@ -9,6 +9,7 @@ screenshot is written to the test's temporary directory (VORONKA_SHOTS=<dir> kee
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,9 @@ def test_company_picker_type_ahead_and_inline_create(
     box.type("ООО Горизонт", delay=20)
     create = listbox.locator("[data-create]")
     expect(create).to_contain_text("ООО Горизонт")
-    # No answer of the type-ahead still on its way (CI failed here twice at 390 px, never
-    # locally: a late swap between the keys is the suspect — see the issue-8 note).
+    # (CI failed here at 390 px: ↑ fell inside the 20 ms in which htmx settles a swapped list
+    # and puts the options' class back — the picker now remembers the highlight by id; see
+    # test_a_highlight_made_while_the_options_settle_is_kept.)
     page.wait_for_load_state("networkidle")
     box.press("ArrowUp")  # the last option: create
     expect(box).to_have_attribute("aria-activedescendant", "deal-company-opt-create")
@@ -272,3 +274,26 @@ def test_find_the_client_by_phone_digits_fills_company_and_contact(
     assert deal.company_id == a1.company.pk
     assert list(deal.contacts.values_list("pk", flat=True)) == [person.pk]
     assert [e for e in errors if "status of 4" not in e] == []
+
+
+def test_a_highlight_made_while_the_options_settle_is_kept(
+    page: Any, people: Any, records: Any
+) -> None:
+    """htmx settles swapped content for a moment (20 ms by default; 1.5 s here, to land a key
+    inside it every time) and then puts the new elements' class attribute back as the server
+    sent it: a highlight (↓) made meanwhile lost its class, and Enter chose nothing. The picker
+    remembers the highlight by id: Enter after the settling still chooses, and the highlight
+    is shown again."""
+    login(page, "a1", PASSWORD)
+    page.goto(f"{page.base}/deals/new/")
+    page.evaluate("() => { htmx.config.defaultSettleDelay = 1500; }")
+    box = page.locator("#deal-company-input")
+    box.focus()
+    box.type("компания", delay=10)
+    option = page.locator("#deal-company-list [role=option][data-value]")
+    expect(option).to_have_count(1)
+    box.press("ArrowDown")  # inside the settling
+    page.wait_for_timeout(1700)  # settled: the class attribute was put back
+    expect(option).to_have_class(re.compile(r"\bis-active\b"))
+    box.press("Enter")
+    expect(page.locator("input[name=company]")).to_have_value(str(records["a1"].company.pk))

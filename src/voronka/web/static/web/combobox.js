@@ -17,6 +17,13 @@
   const inputOf = (root) => root.querySelector("[role=combobox]");
   const listOf = (root) => document.getElementById(inputOf(root)?.getAttribute("aria-controls") || "");
   const options = (root) => Array.from(listOf(root)?.querySelectorAll("[role=option]") || []);
+  // The highlighted option is remembered by id on the root, not read back from its class: for
+  // 20 ms after a swap htmx "settles" the new options and puts their class attribute back as
+  // the server sent it, dropping an "is-active" set meanwhile (↑ then Enter lost the choice).
+  const activeOption = (root) => {
+    const id = root.dataset.activeId;
+    return (id && options(root).find((o) => o.id === id)) || null;
+  };
 
   function setOpen(root, open) {
     const input = inputOf(root);
@@ -49,7 +56,7 @@
     const all = options(root);
     if (!all.length) return;
     if (!listOf(root).classList.contains("is-open")) setOpen(root, true);
-    const current = all.findIndex((o) => o.classList.contains("is-active"));
+    const current = all.indexOf(activeOption(root));
     const next = current < 0 ? (step > 0 ? 0 : all.length - 1) : (current + step + all.length) % all.length;
     setActive(root, all[next]);
   }
@@ -138,7 +145,7 @@
       e.preventDefault();
       move(root, e.key === "ArrowDown" ? 1 : -1);
     } else if (e.key === "Enter") {
-      const active = options(root).find((o) => o.classList.contains("is-active"));
+      const active = activeOption(root);
       if (active) { e.preventDefault(); choose(root, active); }
       else if (root.dataset.combobox === "pick") e.preventDefault(); // never submits the form
     } else if (e.key === "Escape") {
@@ -208,6 +215,14 @@
       }
       return;
     }
+  });
+  // Settled: the highlight the settling dropped is shown again.
+  document.addEventListener("htmx:afterSettle", (e) => {
+    const target = e.detail.target;
+    const input = target?.id && document.querySelector(`[aria-controls="${target.id}"]`);
+    const root = rootOf(input);
+    const active = root && activeOption(root);
+    if (active && !active.classList.contains("is-active")) setActive(root, active);
   });
   // The "new company" panel is swapped whole (outerHTML): look for its answer once it settled.
   let creating = false;
