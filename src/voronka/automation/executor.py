@@ -114,6 +114,17 @@ def claim(
         )
 
 
+def _skip_locked(due: Q, limit: int) -> tuple[str, tuple[Any, ...]]:
+    """The ids of up to `limit` runs matching `due`, oldest first, skipping those another
+    transaction has locked: the subquery of a one-statement claim. Written out, because Django
+    compiles `select_for_update` only inside an atomic block, and there the statement would pay
+    two more round trips (BEGIN, COMMIT) — one statement is its own transaction, its row locks
+    held until it ends."""
+    picked = RuleRun.objects.filter(due).order_by("due_at", "id").values("id")[:limit]
+    sql, params = picked.query.sql_with_params()
+    return f"{sql} FOR UPDATE SKIP LOCKED", params
+
+
 def _claim_in_one_statement(
     due: Q, *, worker: str, limit: int, now: dt.datetime
 ) -> list[tuple[int, int]]:
@@ -121,15 +132,9 @@ def _claim_in_one_statement(
     LOCKED) RETURNING`): a reaper taking over a dead worker's runs makes one round trip, not four
     — under load each one is a wait for the GIL and the database, and row 13's bar is the lease
     plus one poll."""
-    picked = (
-        RuleRun.objects.filter(due)
-        .order_by("due_at", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .values("id")[:limit]
-    )
     table = connection.ops.quote_name(RuleRun._meta.db_table)
-    with transaction.atomic(), connection.cursor() as cursor:
-        select_sql, select_params = picked.query.sql_with_params()  # FOR UPDATE: in a transaction
+    select_sql, select_params = _skip_locked(due, limit)
+    with connection.cursor() as cursor:
         sql = (
             f"UPDATE {table} SET status = %s, lease_token = lease_token + 1, leased_until = %s, "
             f"worker = %s, attempts = attempts + 1 WHERE id IN ({select_sql}) "
@@ -139,6 +144,26 @@ def _claim_in_one_statement(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [(run_id, token) for run_id, token, _due in sorted(rows, key=lambda r: (r[2], r[0]))]
+
+
+def release(claimed: list[tuple[int, int]]) -> int:
+    """Give runs this worker claimed back to the queue (pending, due as before), those it still
+    holds under these tokens; each token bumped, so the claim's holder — this worker — can no
+    longer renew and act on them. The reaper takes every expired run at once (the claim is what
+    takes them from a dead worker: RELIABILITY row 13 bars the lease plus one poll, however many
+    the dead worker held) and gives back what its takeover threads cannot carry out within the
+    lease, for whichever executor of any worker is free."""
+    if not claimed:
+        return 0
+    held = Q()
+    for run_id, token in claimed:
+        held |= Q(pk=run_id, lease_token=token)
+    return RuleRun.objects.filter(held, status=RunStatus.RUNNING).update(
+        status=RunStatus.PENDING,
+        lease_token=F("lease_token") + 1,
+        leased_until=None,
+        worker="",
+    )
 
 
 # --- run ----------------------------------------------------------------------------------------

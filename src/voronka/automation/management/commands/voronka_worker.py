@@ -95,42 +95,46 @@ def executors() -> int:
 TAKEOVERS = 8
 
 
-def _reaper(stop: threading.Event) -> None:
+def _reaper(stop: threading.Event, wake: threading.Event) -> None:
     """Take over the runs of a worker whose lease expired (killed, or stopped) within a poll of
     the expiry, whatever the executor threads are busy with: RELIABILITY row 13's recovery bar is
-    the lease plus this poll. The runs taken over are carried out on a takeover thread."""
+    the lease plus this poll. Every expired run is claimed at once; takeover threads carry out
+    what fits in their share of the lease, and the rest go back in the queue at once (a dead
+    worker's big claim; a worker just restarted, its pace not measured yet; takeovers all busy)."""
     takeovers: list[threading.Thread] = []
     while not stop.is_set():
         takeovers = [t for t in takeovers if t.is_alive()]
-        claimed: list[tuple[int, int]] = []
         pause = DISPATCH_SECONDS
-        free = TAKEOVERS - len(takeovers)
         share = executor.paced_claim(RUNS_LIMIT)  # what one thread gets through within a lease
-        if free:
-            close_old_connections()
-            try:
-                now = clock.db_now()
-                claimed = executor.claim(  # through the module: a negative control patches it
-                    worker=WORKER, limit=share * free, now=now, expired_only=True
+        capacity = share * (TAKEOVERS - len(takeovers))
+        close_old_connections()
+        try:
+            now = clock.db_now()
+            claimed = executor.claim(  # through the module: a negative control patches it
+                worker=WORKER, limit=RUNS_LIMIT, now=now, expired_only=True
+            )
+            # The takeovers start before anything else is read.
+            mine = claimed[:capacity]
+            for start in range(0, len(mine), share):  # a dead worker's runs at once
+                thread = threading.Thread(
+                    target=_take_over,
+                    args=(mine[start : start + share], now),
+                    daemon=True,
+                    name="takeover",
                 )
-                # The takeovers start before anything else is read.
-                for start in range(0, len(claimed), share):  # a dead worker's runs at once
-                    thread = threading.Thread(
-                        target=_take_over,
-                        args=(claimed[start : start + share], now),
-                        daemon=True,
-                        name="takeover",
-                    )
-                    thread.start()
-                    takeovers.append(thread)
-                # Awake when the next lease expires, not up to a poll after it.
-                expiry = executor.next_expiry(clock.db_now())
-                if expiry is not None:
-                    pause = min(pause, max(0.05, expiry + 0.01))
-            except Exception:
-                logger.exception("claiming expired rule runs failed")
-            close_old_connections()
+                thread.start()
+                takeovers.append(thread)
+            if executor.release(claimed[capacity:]):
+                wake.set()  # this worker's executors too
+            # Awake when the next lease expires, not up to a poll after it.
+            expiry = executor.next_expiry(clock.db_now())
+            if expiry is not None:
+                pause = min(pause, max(0.05, expiry + 0.01))
+        except Exception:
+            logger.exception("claiming expired rule runs failed")
+        close_old_connections()
         stop.wait(pause)
+    connection.close()  # this thread's own
 
 
 def _take_over(claimed: list[tuple[int, int]], now: dt.datetime) -> None:
@@ -179,7 +183,9 @@ class Command(DbWorkerCommand):
                     target=_executor_loop, args=(stop, wake), daemon=True, name=f"rules-{n}"
                 ).start()
             if connection.vendor == "postgresql":  # SQLite: the executor takes over (0017)
-                threading.Thread(target=_reaper, args=(stop,), daemon=True, name="reaper").start()
+                threading.Thread(
+                    target=_reaper, args=(stop, wake), daemon=True, name="reaper"
+                ).start()
         try:
             return super().handle(*args, **options)
         finally:
