@@ -69,6 +69,56 @@ def test_phone_normalizer(raw: str) -> None:
     assert normalize._normalize_phone(str(raw), normalize.DEFAULT_REGION) == out
 
 
+# Russian mobile numbers as people write them, and strings of the same characters.
+ru_written = st.builds(
+    lambda lead, nine, seps: (
+        lead + "".join(d + sep for d, sep in zip(nine, seps, strict=False)).strip()
+    ),
+    st.sampled_from(["+7", "+7 ", "8", "8 ", "", "7", "+8", "+7(", "8 ("]),
+    st.text(alphabet="0123456789", min_size=9, max_size=11).map(lambda d: "9" + d),
+    st.lists(st.sampled_from(["", "", " ", "-", ") ", "(", "  "]), min_size=12, max_size=12),
+)
+plain_chars = st.text(alphabet="+0123456789 ()-", max_size=22)
+
+
+@given(st.one_of(ru_written, plain_chars))
+@example("+7 (930) 000-00-00")  # 930 00…: not a number phonenumbers knows
+@example("+7 916 123 45 67")
+@example("8 (916) 123-45-67")
+@example("+7 (916)) 123-45-67")
+def test_the_ru_mobile_shortcut_answers_as_phonenumbers(raw: str) -> None:
+    """Wherever the shortcut answers, phonenumbers gives the same E.164 form (and says the
+    number is valid); where it does not, the caller asks phonenumbers."""
+    assert_shortcut_agrees(raw)
+
+
+def assert_shortcut_agrees(raw: str) -> None:
+    text = normalize.clean_text(raw)
+    digits = re.sub(r"\D", "", text)
+    if not text.startswith("+") and len(digits) == 11 and digits[0] == "8":
+        text = "+7" + digits[1:]
+    fast = normalize._ru_mobile(text)
+    if fast is None:
+        return
+    assert normalize._parsed(text, "RU") == fast, raw
+
+
+def test_the_shortcut_takes_the_common_forms() -> None:
+    for raw in ("+7 (916) 123-45-67", "89161234567", "8 916 123 45 67", "9161234567"):
+        text = normalize.clean_text(raw)
+        digits = re.sub(r"\D", "", text)
+        text = "+7" + digits[1:] if len(digits) == 11 and digits[0] == "8" else text
+        assert normalize._ru_mobile(text) == "+79161234567", raw
+
+
+def test_negative_control_a_shortcut_without_phonenumbers_metadata_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(normalize, "_RU_MOBILE", re.compile(r"9\d{9}"))
+    with pytest.raises((AssertionError, ValueError)):
+        assert_shortcut_agrees("+7 (930) 000-00-00")
+
+
 email_like = st.one_of(
     st.emails(),
     st.text(max_size=80),

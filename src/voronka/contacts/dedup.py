@@ -174,10 +174,8 @@ def keys_insert_many(entity: str, keyed: Iterable[tuple[int, Iterable[Key]]]) ->
         for object_id, keys in keyed
         for kind, key in _clip(keys)
     ]
-    if rows:
-        insert_values(
-            ClientKey, ["entity", "object_id", "kind", "key"], rows, ignore_conflicts=True
-        )
+    if rows:  # new records: none of their keys can be stored yet (PostgreSQL: COPY)
+        insert_values(ClientKey, ["entity", "object_id", "kind", "key"], rows)
 
 
 def key_owners(entity: str, keys: Iterable[Key]) -> dict[Key, int]:

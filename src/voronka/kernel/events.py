@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import importlib
 import importlib.util
 import json
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict
@@ -160,17 +161,36 @@ def emit(
     payload: Mapping[str, Any] | None = None,
 ) -> DomainEvent:
     """Write a declared event to the outbox, in the caller's transaction."""
-    row = event_row(event, obj=obj, actor=actor, payload=payload)
+    from voronka.kernel.models import DomainEvent
+
+    row = DomainEvent(**event_row(event, obj=obj, actor=actor, payload=payload)._asdict())
     row.save(force_insert=True)
     return row
 
 
-def emit_many(rows: list[DomainEvent]) -> None:
+def emit_many(rows: list[EventRow]) -> None:
     """Write events built by event_row in one statement, in the caller's transaction (a batch
     service's)."""
-    from voronka.kernel.bulk import insert_rows
+    from voronka.kernel.bulk import insert_values
+    from voronka.kernel.models import DomainEvent
 
-    insert_rows(rows)
+    insert_values(DomainEvent, EventRow._fields, rows)
+
+
+class EventRow(NamedTuple):
+    """An outbox row not written yet, as plain values: a batch writes thousands (an import's
+    contacts), and a model object each was a tenth of the import's CPU."""
+
+    name: str
+    object_type: str
+    object_id: int
+    payload: dict[str, Any]
+    actor_kind: str
+    actor_user_id: int | None
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    causation_id: str
+    depth: int
 
 
 def event_row(
@@ -179,9 +199,11 @@ def event_row(
     obj: models.Model,
     actor: Actor,
     payload: Mapping[str, Any] | None = None,
-) -> DomainEvent:
+) -> EventRow:
     """A declared event checked against its schema and its cascade depth, not written yet."""
-    from voronka.kernel.models import DomainEvent
+    from django.utils import timezone
+
+    from voronka.kernel import clock
 
     if not isinstance(event, EventType) or EVENTS.get(event.name) is not event:
         raise EventError(f"emit() takes a declared EventType, not {event!r}")
@@ -191,13 +213,15 @@ def event_row(
         raise EventError(
             f"{event.name}: cascade depth {cause.depth} > {MAX_DEPTH} ({cause.causation_id})"
         )
-    return DomainEvent(
+    return EventRow(
         name=event.name,
         object_type=obj._meta.model_name or "",
         object_id=obj.pk,
         payload=data,
         actor_kind=str(actor.kind),
         actor_user_id=actor.user_id,
+        occurred_at=clock.now(),  # the model's defaults
+        recorded_at=timezone.now(),
         causation_id=cause.causation_id,
         depth=cause.depth,
     )

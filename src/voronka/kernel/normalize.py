@@ -143,6 +143,44 @@ def _normalize_phone(raw: str, region: str) -> str:
     digits = re.sub(r"\D", "", text)
     if region == "RU" and not text.startswith("+") and len(digits) == 11 and digits[0] == "8":
         text = "+7" + digits[1:]
+    if region == "RU" and (mobile := _ru_mobile(text)):
+        return mobile
+    return _parsed(text, region)
+
+
+# A Russian mobile number written plainly — digits, spaces, brackets, dashes; +7 (or 8, already
+# +7 above) or nothing before the ten digits — is most of what users type and every row of an
+# import: its E.164 form without phonenumbers' parse (~90 µs). Only numbers phonenumbers' own
+# metadata calls mobile take this way (is_valid_number says yes to them); anything else, and
+# every doubt, goes through phonenumbers. A property test holds the two ways to one answer.
+_PLAIN_PHONE = re.compile(r"\+?[0-9 ()-]+")
+_RU_METADATA = phonenumbers.PhoneMetadata.metadata_for_region("RU")
+assert _RU_METADATA is not None and _RU_METADATA.mobile is not None
+_RU_MOBILE = re.compile(str(_RU_METADATA.mobile.national_number_pattern))
+
+
+_NOT_DIGITS = str.maketrans("", "", "+ ()-")
+
+
+def _ru_mobile(text: str) -> str | None:
+    if not _PLAIN_PHONE.fullmatch(text):
+        return None
+    digits = text.translate(_NOT_DIGITS)
+    if text.startswith("+"):
+        if len(digits) != 11 or digits[0] != "7":
+            return None
+        national = digits[1:]
+    elif len(digits) == 10:
+        national = digits
+    else:
+        return None
+    if national[0] != "9" or not _RU_MOBILE.fullmatch(national):
+        return None
+    return "+7" + national
+
+
+def _parsed(text: str, region: str) -> str:
+    """phonenumbers' answer: the E.164 form of a valid number, else ValueError."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

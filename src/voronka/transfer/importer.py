@@ -29,7 +29,7 @@ from voronka.deals.models import Deal, Pipeline, Stage
 from voronka.deals.services import deal_create
 from voronka.identity.models import User
 from voronka.kernel.actor import Actor
-from voronka.kernel.bulk import insert_rows
+from voronka.kernel.bulk import commit_without_waiting_for_disk, insert_rows
 from voronka.kernel.errors import ApplicationError, ValidationError
 from voronka.kernel.normalize import normalize_email, normalize_phone
 from voronka.transfer.mapping import CUSTOM_PREFIX, SKIP, fold
@@ -262,6 +262,7 @@ class Importer:
         """The batch in one transaction; if it fails unexpectedly, row by row."""
         try:
             with transaction.atomic():
+                commit_without_waiting_for_disk()
                 stats = self._batch(batch)
                 self._write(stats)
                 report(stats, len(batch))
