@@ -7,12 +7,14 @@ instead — the same SQL on PostgreSQL and SQLite (≥ 3.33), one parameter per 
 prepared by each field as Django would (JSON, datetimes, decimals).
 
 `insert_rows` is `bulk_create` for the rows the automation writes by the thousand (audit rows,
-events, rule runs, tasks, notifications). On PostgreSQL the rows travel as ONE JSON parameter
-(`INSERT … SELECT … FROM json_to_recordset(%s)`), serialised by the json module's C encoder: Django
-5.2's bulk insert sends a column per array parameter (`UNNEST`), whose elements psycopg quotes one
-by one in Python, and a VALUES list of one placeholder per value is parsed placeholder by
-placeholder — either was about a tenth of the worker's CPU per event. SQLite binds values in C:
-a plain multi-row VALUES there.
+events, rule runs, tasks, notifications, an import's contacts) and `insert_values` the same
+for plain tuples. On PostgreSQL the rows go by COPY (psycopg's C dumpers; ids drawn from the
+sequence first when the caller reads them back), and with ON CONFLICT DO NOTHING as ONE JSON
+parameter (`INSERT … SELECT … FROM json_to_recordset(%s)`), serialised by the json module's C
+encoder: Django 5.2's bulk insert sends a column per array parameter (`UNNEST`), whose elements
+psycopg quotes one by one in Python, and a VALUES list of one placeholder per value is parsed
+placeholder by placeholder — either was about a tenth of the worker's CPU per event (decisions
+0018, 0020). SQLite binds values in C: a plain multi-row VALUES there.
 """
 
 from __future__ import annotations
